@@ -1,0 +1,26 @@
+# Set-up and the two commands the README promises. Everything installs from the package
+# registries with versions pinned in constraints.txt (ranges live in pyproject.toml).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/initsearch train --model mlp --depth 4 --data mnist1d --epochs 30
+
+lint: $(STAMP)
+	$(BIN)/ruff check initsearch tests
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,5 @@
+"""``python -m initsearch`` = the ``initsearch`` command."""
+
+from initsearch.cli import main
+
+main()

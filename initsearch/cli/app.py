@@ -1,0 +1,20 @@
+"""The typer application and its command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from initsearch.cli.train_cmd import train
+
+app = typer.Typer(
+    help="Which weight initialization makes your network train best, and why.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command(help="Train one model from one init and print its convergence curve.")(train)
+
+
+@app.callback()
+def root() -> None:
+    """Which weight initialization makes your network train best, and why."""

@@ -1,0 +1,12 @@
+"""Data sets as whole in-memory tensors: ``load_dataset(name)`` returns a :class:`Dataset`.
+
+Only torch and numpy are imported here; torchvision, mnist1d and scikit-learn are imported by
+the loader that needs them, so e.g. the sequence tasks work on a machine without them.
+"""
+
+from __future__ import annotations
+
+from initsearch.data.base import Dataset
+from initsearch.data.loader import DATASET_NAMES, default_root, load_dataset
+
+__all__ = ["DATASET_NAMES", "Dataset", "default_root", "load_dataset"]

@@ -1,0 +1,69 @@
+"""Apply an init spec: reset biases and norm layers, run the scheme, then per-layer scales."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from initsearch.data.base import Dataset
+from initsearch.inits import classic  # noqa: F401  (registers the classic schemes)
+from initsearch.inits.registry import InitContext, get_scheme
+from initsearch.inits.spec import InitSpec
+from initsearch.models.base import ScalableModel
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+
+
+@dataclass
+class InitReport:
+    """What an init did: scheme, the per-layer scales on top of its base, at-init diagnostics.
+
+    ``scales`` multiplies the scheme's own scale vector (emergence rule, GradInit) with the
+    spec's, so any init can be compared as a per-layer scale profile.
+    """
+
+    scheme: str
+    scales: list[float]
+    layer_names: list[str]
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "scales": self.scales,
+            "layer_names": self.layer_names,
+            "diagnostics": self.diagnostics,
+        }
+
+
+def reset_non_scalable(model: nn.Module, layer_modules: set[int]) -> None:
+    """Zero the scalable layers' biases and reset norm layers to identity, so a scheme's
+    effect is not mixed with torch's default bias and affine inits."""
+    for module in model.modules():
+        if id(module) in layer_modules and isinstance(getattr(module, "bias", None), torch.Tensor):
+            nn.init.zeros_(module.bias)
+        if isinstance(module, _NORMS) and getattr(module, "weight", None) is not None:
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def apply(model: ScalableModel, spec: InitSpec, data: Dataset | None = None) -> InitReport:
+    """Initialise ``model`` in place according to ``spec``; ``data`` feeds data-dependent
+    schemes and the at-init diagnostics."""
+    scheme = get_scheme(spec.scheme)
+    layers = model.scalable_layers()
+    spec.check_length(len(layers))
+    ctx = InitContext(model=model, layers=layers, spec=spec, data=data)
+    with torch.no_grad():
+        reset_non_scalable(model, {id(layer.module) for layer in layers})
+    scheme_scales = scheme.fn(ctx)
+    scales = list(scheme_scales) if scheme_scales is not None else [1.0] * len(layers)
+    if spec.scales is not None:
+        with torch.no_grad():
+            for layer, factor in zip(layers, spec.scales, strict=True):
+                layer.weight.mul_(factor)
+        scales = [a * b for a, b in zip(scales, spec.scales, strict=True)]
+    return InitReport(spec.scheme, [float(s) for s in scales], [layer.name for layer in layers])

@@ -1,0 +1,18 @@
+"""The trial engine: (model, data, init, optimizer, seed, budget) -> convergence curve."""
+
+from initsearch.train.curve import Curve, Summary, summarize
+from initsearch.train.engine import TrialResult, resolve_device, run_trial
+from initsearch.train.spec import Budget, DataSpec, OptimizerSpec, TrialSpec
+
+__all__ = [
+    "Budget",
+    "Curve",
+    "DataSpec",
+    "OptimizerSpec",
+    "Summary",
+    "TrialResult",
+    "TrialSpec",
+    "resolve_device",
+    "run_trial",
+    "summarize",
+]

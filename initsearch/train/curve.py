@@ -1,0 +1,91 @@
+"""A trial's convergence curve and the figures derived from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Curve:
+    """Raw record of one training run.
+
+    ``train_step[i]`` is the step count at the end of the i-th logging block and
+    ``train_loss[i]`` the mean training loss over that block. Epoch lists (mean training loss,
+    validation loss and accuracy, seconds) have one entry per
+    finished epoch; ``epoch_seconds`` is training time only (evaluation excluded).
+    """
+
+    train_step: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    epoch_train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.val_accuracy)
+
+    def to_dict(self) -> dict[str, list]:
+        return asdict(self)
+
+
+def area_under_loss(curve: Curve, total_steps: int) -> float | None:
+    """Mean training loss over the planned run (area under loss vs. fraction of training).
+
+    Normalising the x-axis to [0, 1] of the planned steps makes runs with different budgets
+    comparable; a run that stopped early is integrated only over what it did.
+    """
+    if not curve.train_loss:
+        return None
+    x = np.asarray([0, *curve.train_step], dtype=float) / max(total_steps, 1)
+    y = np.asarray([curve.train_loss[0], *curve.train_loss], dtype=float)
+    return float(np.trapezoid(y, x) / max(x[-1], 1e-12))
+
+
+def first_reaching(values: list[float], target: float) -> int | None:
+    """Index of the first value >= target, or None."""
+    for i, v in enumerate(values):
+        if v >= target:
+            return i
+    return None
+
+
+@dataclass
+class Summary:
+    """Derived figures a study can optimise or a report can compare."""
+
+    first_epoch_accuracy: float | None
+    final_accuracy: float | None
+    best_accuracy: float | None
+    final_val_loss: float | None
+    area_under_loss: float | None
+    epochs_to_target: int | None
+    seconds_to_target: float | None
+    train_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(curve: Curve, total_steps: int, target: float | None) -> Summary:
+    acc = curve.val_accuracy
+    epochs_to_target = seconds_to_target = None
+    if target is not None:
+        hit = first_reaching(acc, target)
+        if hit is not None:
+            epochs_to_target = hit + 1
+            seconds_to_target = float(sum(curve.epoch_seconds[: hit + 1]))
+    return Summary(
+        first_epoch_accuracy=acc[0] if acc else None,
+        final_accuracy=acc[-1] if acc else None,
+        best_accuracy=max(acc) if acc else None,
+        final_val_loss=curve.val_loss[-1] if curve.val_loss else None,
+        area_under_loss=area_under_loss(curve, total_steps),
+        epochs_to_target=epochs_to_target,
+        seconds_to_target=seconds_to_target,
+        train_seconds=float(sum(curve.epoch_seconds)),
+    )

@@ -1,0 +1,138 @@
+"""Trial engine: determinism, curve bookkeeping, divergence, derived figures, callbacks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from initsearch.data import load_dataset
+from initsearch.errors import ConfigError
+from initsearch.inits import InitSpec
+from initsearch.models import ModelSpec
+from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialSpec, run_trial
+from initsearch.train.curve import Curve, area_under_loss, summarize
+from initsearch.train.optim import lr_factor
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def small_spec(**overrides) -> TrialSpec:
+    base = dict(
+        model=ModelSpec(name="mlp", depth=2, width=32),
+        data=DataSpec(name="digits"),
+        budget=Budget(epochs=3, batch_size=64, log_every=5, target_accuracy=0.5),
+        optimizer=OptimizerSpec(name="sgd", lr=0.05),
+        seed=1,
+    )
+    base.update(overrides)
+    return TrialSpec(**base)
+
+
+def test_same_seed_same_curve_on_cpu(digits):
+    a = run_trial(small_spec(), dataset=digits)
+    b = run_trial(small_spec(), dataset=digits)
+    assert a.status == "completed"
+    assert a.curve.train_loss == b.curve.train_loss
+    assert a.curve.val_accuracy == b.curve.val_accuracy
+    c = run_trial(small_spec(seed=2), dataset=digits)
+    assert c.curve.train_loss != a.curve.train_loss
+
+
+def test_curve_bookkeeping(digits):
+    result = run_trial(small_spec(), dataset=digits)
+    n_train = len(digits.y_train)
+    steps_per_epoch = math.ceil(n_train / 64)
+    curve = result.curve
+    assert curve.epochs_done == 3
+    assert len(curve.val_loss) == len(curve.epoch_seconds) == len(curve.epoch_train_loss) == 3
+    assert curve.train_step[-1] == 3 * steps_per_epoch
+    assert curve.train_step == sorted(curve.train_step)
+    # training loss falls and the model learns digits well above chance
+    assert curve.epoch_train_loss[-1] < curve.epoch_train_loss[0]
+    assert result.summary.final_accuracy > 0.5
+    assert result.summary.best_accuracy == max(curve.val_accuracy)
+    assert result.summary.epochs_to_target is not None
+    assert result.num_parameters > 0
+
+
+def test_divergence_is_a_result_not_an_exception(digits):
+    spec = small_spec(
+        optimizer=OptimizerSpec(name="sgd", lr=50.0, momentum=0.9),
+        init=InitSpec(scales=(30.0, 30.0, 30.0)),
+        budget=Budget(epochs=3, batch_size=64, divergence_loss=50.0),
+    )
+    result = run_trial(spec, dataset=digits)
+    assert result.status == "diverged"
+    assert result.diverged_step is not None and result.diverged_step >= 0
+    assert "loss" in result.reason
+    assert result.curve.epochs_done < 3
+
+
+def test_callback_can_stop_a_trial(digits):
+    seen = []
+
+    def stop_after_first(epoch: int, curve: Curve) -> bool:
+        seen.append(epoch)
+        return False
+
+    result = run_trial(small_spec(), dataset=digits, on_epoch=stop_after_first)
+    assert result.status == "stopped"
+    assert seen == [1]
+    assert result.curve.epochs_done == 1
+
+
+def test_adamw_with_warmup_and_cosine(digits):
+    spec = small_spec(
+        optimizer=OptimizerSpec(name="adamw", lr=3e-3, warmup_epochs=1, schedule="cosine")
+    )
+    result = run_trial(spec, dataset=digits)
+    assert result.status == "completed"
+    assert result.summary.final_accuracy > 0.5
+
+
+def test_lr_schedule_shape():
+    total, warm = 100, 10
+    factors = [lr_factor(s, total, warm, "cosine") for s in range(total)]
+    assert factors[0] == pytest.approx(0.1)
+    assert factors[warm - 1] == pytest.approx(1.0)
+    assert factors[warm] == pytest.approx(1.0)
+    assert factors[-1] < 0.01
+    assert all(a >= b for a, b in zip(factors[warm:], factors[warm + 1 :], strict=False))
+    assert lr_factor(50, total, 0, "constant") == 1.0
+
+
+def test_area_under_loss_and_targets():
+    curve = Curve(
+        train_step=[10, 20],
+        train_loss=[2.0, 1.0],
+        val_accuracy=[0.3, 0.6, 0.9],
+        val_loss=[1.0, 0.8, 0.5],
+        epoch_seconds=[1.0, 2.0, 3.0],
+    )
+    # trapezoid over x = [0, .5, 1] with y = [2, 2, 1] -> (2 + 1.5) / 2 = 1.75
+    assert area_under_loss(curve, total_steps=20) == pytest.approx(1.75)
+    summary = summarize(curve, total_steps=20, target=0.55)
+    assert summary.epochs_to_target == 2
+    assert summary.seconds_to_target == pytest.approx(3.0)
+    assert summarize(curve, 20, target=0.95).epochs_to_target is None
+
+
+def test_bad_specs_are_config_errors():
+    with pytest.raises(ConfigError, match="optimizer"):
+        OptimizerSpec(name="lion")
+    with pytest.raises(ConfigError, match="epochs"):
+        Budget(epochs=0)
+    with pytest.raises(ConfigError, match="scalable layers"):
+        run_trial(small_spec(init=InitSpec(scales=(1.0,))), dataset=load_dataset("digits"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_runs(digits):
+    result = run_trial(small_spec(device="cuda", bf16=True), dataset=digits)
+    assert result.status == "completed"
+    assert result.device.startswith("cuda")
