@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from initsearch.cli import inits_cmd
 from initsearch.cli.train_cmd import train
 
 app = typer.Typer(
@@ -13,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command(help="Train one model from one init and print its convergence curve.")(train)
+app.add_typer(inits_cmd.app, name="inits")
 
 
 @app.callback()

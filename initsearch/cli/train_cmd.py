@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -10,22 +9,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec
+from initsearch import jsonsafe
+from initsearch.cli.options import (
+    Activation,
+    AsJson,
+    BatchNorm,
+    DataName,
+    DataRoot,
+    Depth,
+    Download,
+    Heads,
+    InitName,
+    InitOptions,
+    Limit,
+    ModelName,
+    NormPosition,
+    Scales,
+    Seed,
+    Width,
+    init_spec,
+)
 from initsearch.models import ModelSpec
 from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialResult, TrialSpec, run_trial
-
-
-def parse_scales(text: str | None) -> tuple[float, ...] | None:
-    """'1,0.5,2' -> (1.0, 0.5, 2.0); a clear error for anything else."""
-    if text is None:
-        return None
-    try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ConfigError(
-            f"--scales must be comma-separated numbers, one per scalable layer; got {text!r}"
-        ) from None
 
 
 def print_summary(result: TrialResult, console: Console) -> None:
@@ -59,23 +64,20 @@ def print_summary(result: TrialResult, console: Console) -> None:
 
 
 def train(
-    model: Annotated[str, typer.Option(help="mlp | vgg | resnet | transformer")] = "mlp",
-    depth: Annotated[int | None, typer.Option(help="layers/blocks (architecture default)")] = None,
-    width: Annotated[int | None, typer.Option(help="units/channels (architecture default)")] = None,
-    activation: Annotated[str, typer.Option(help="relu | tanh | gelu | selu")] = "relu",
-    batch_norm: Annotated[bool, typer.Option("--batch-norm/--no-batch-norm")] = False,
-    heads: Annotated[int, typer.Option(help="attention heads (transformer)")] = 4,
-    norm_position: Annotated[str, typer.Option(help="pre | post (transformer)")] = "pre",
-    data: Annotated[str, typer.Option(help="data set name")] = "mnist1d",
-    data_root: Annotated[str | None, typer.Option(help="folder with data set files")] = None,
-    download: Annotated[bool, typer.Option(help="allow fetching torchvision data")] = False,
-    limit: Annotated[int | None, typer.Option(help="use only the first N training samples")] = None,
-    init: Annotated[
-        str, typer.Option(help="init scheme (see `initsearch inits list`)")
-    ] = "kaiming",
-    scales: Annotated[
-        str | None, typer.Option(help="per-layer scale factors, comma-separated")
-    ] = None,
+    model: ModelName = "mlp",
+    depth: Depth = None,
+    width: Width = None,
+    activation: Activation = "relu",
+    batch_norm: BatchNorm = False,
+    heads: Heads = 4,
+    norm_position: NormPosition = "pre",
+    data: DataName = "mnist1d",
+    data_root: DataRoot = None,
+    download: Download = False,
+    limit: Limit = None,
+    init: InitName = "kaiming",
+    scales: Scales = None,
+    option: InitOptions = None,
     optimizer: Annotated[str, typer.Option(help="sgd | adamw")] = "sgd",
     lr: Annotated[float, typer.Option(help="learning rate")] = 0.05,
     momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.9,
@@ -88,10 +90,10 @@ def train(
     log_every: Annotated[int, typer.Option(help="record training loss every k steps")] = 10,
     target_accuracy: Annotated[float | None, typer.Option(help="for epochs-to-target")] = None,
     divergence_loss: Annotated[float, typer.Option(help="loss above this = diverged")] = 100.0,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Seed = 0,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
     bf16: Annotated[bool, typer.Option(help="bf16 autocast")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
+    as_json: AsJson = False,
 ) -> None:
     spec = TrialSpec(
         model=ModelSpec(
@@ -104,7 +106,7 @@ def train(
             norm_position=norm_position,
         ),
         data=DataSpec(name=data, root=data_root, download=download, limit=limit),
-        init=InitSpec(scheme=init, scales=parse_scales(scales)),
+        init=init_spec(init, scales, option),
         optimizer=OptimizerSpec(
             name=optimizer,
             lr=lr,
@@ -127,7 +129,7 @@ def train(
     )
     result = run_with_progress(spec, show=not as_json)
     if as_json:
-        typer.echo(json.dumps(result.to_dict()))
+        typer.echo(jsonsafe.dumps(result.to_dict()))
     else:
         print_summary(result, Console())
 

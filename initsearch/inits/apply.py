@@ -9,7 +9,11 @@ import torch
 from torch import nn
 
 from initsearch.data.base import Dataset
-from initsearch.inits import classic  # noqa: F401  (registers the classic schemes)
+from initsearch.errors import ConfigError
+
+# importing the scheme modules registers their schemes
+from initsearch.inits import classic, emergence, gradinit, lps, updater  # noqa: F401
+from initsearch.inits.diagnostics import compute_diagnostics, diagnostics_options
 from initsearch.inits.registry import InitContext, get_scheme
 from initsearch.inits.spec import InitSpec
 from initsearch.models.base import ScalableModel
@@ -54,8 +58,16 @@ def apply(model: ScalableModel, spec: InitSpec, data: Dataset | None = None) -> 
     """Initialise ``model`` in place according to ``spec``; ``data`` feeds data-dependent
     schemes and the at-init diagnostics."""
     scheme = get_scheme(spec.scheme)
+    if scheme.needs_data and data is None:
+        raise ConfigError(
+            f"init scheme {spec.scheme!r} needs training data; pass the data set to apply()"
+        )
     layers = model.scalable_layers()
     spec.check_length(len(layers))
+    # read the diagnostics options before any init work, so a bad one fails fast
+    diagnose, threshold, diag_batch = (
+        diagnostics_options(spec.options) if data is not None else (False, 0.0, 0)
+    )
     ctx = InitContext(model=model, layers=layers, spec=spec, data=data)
     with torch.no_grad():
         reset_non_scalable(model, {id(layer.module) for layer in layers})
@@ -66,4 +78,10 @@ def apply(model: ScalableModel, spec: InitSpec, data: Dataset | None = None) -> 
             for layer, factor in zip(layers, spec.scales, strict=True):
                 layer.weight.mul_(factor)
         scales = [a * b for a, b in zip(scales, spec.scales, strict=True)]
-    return InitReport(spec.scheme, [float(s) for s in scales], [layer.name for layer in layers])
+    report = InitReport(spec.scheme, [float(s) for s in scales], [layer.name for layer in layers])
+    if diagnose:
+        assert data is not None
+        report.diagnostics = compute_diagnostics(
+            model, layers, data, report.scales, threshold=threshold, batch_size=diag_batch
+        )
+    return report

@@ -1,12 +1,19 @@
 """Classic variance-scaling schemes, delegating to ``torch.nn.init`` so they match it exactly.
 
 Gains follow the nonlinearity after each layer (``ScalableLayer.activation``) through
-``torch.nn.init.calculate_gain``; GELU, which torch has no gain for, takes ReLU's sqrt(2) (it
-zeroes roughly the same half of a symmetric input). The option ``gain`` (a number) overrides the
-per-activation gain, ``mode`` ("fan_in" | "fan_out") picks the fan for Kaiming.
+``torch.nn.init.calculate_gain``: relu sqrt(2), tanh 5/3, selu 3/4, linear 1. GELU, which torch
+has no gain for, takes ReLU's sqrt(2) (it zeroes roughly the same half of a symmetric input).
+torch's SELU gain of 3/4 deliberately gives up self-normalisation for gradient stability; for
+a self-normalising SELU net (Klambauer et al. 2017) use ``lecun_normal`` (variance 1/fan_in).
+The option ``gain`` (a positive number) overrides the per-activation gain, ``mode``
+("fan_in" | "fan_out") picks the fan for Kaiming. Options are checked before the first weight is
+initialised, so a bad option cannot leave a half-initialised model behind.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 from torch import nn
 
@@ -25,17 +32,40 @@ _TORCH_NONLINEARITY = {
 
 
 def nonlinearity(layer: ScalableLayer) -> str:
-    """torch's name for the nonlinearity after ``layer`` (GELU counted as ReLU)."""
-    return _TORCH_NONLINEARITY.get(layer.activation, "linear")
+    """torch's name for the nonlinearity after ``layer`` (GELU counted as ReLU).
+
+    An activation without a known gain is an error rather than a silent gain of 1, so a new
+    activation in a model cannot quietly get the wrong variance.
+    """
+    if layer.activation not in _TORCH_NONLINEARITY:
+        raise ConfigError(
+            f"layer {layer.name!r} has activation {layer.activation!r}, which has no known gain; "
+            f"use one of {', '.join(sorted(_TORCH_NONLINEARITY))} or pass the init option gain"
+        )
+    return _TORCH_NONLINEARITY[layer.activation]
+
+
+def positive_option(ctx: InitContext, key: str, default: float) -> float:
+    """Option ``key`` as a positive finite float (``default`` when absent), else ConfigError."""
+    value: Any = ctx.option(key, default)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"init option {key} must be a positive number, got {value!r}; e.g. {key}=0.5"
+        )
+    return float(value)
 
 
 def layer_gain(ctx: InitContext, layer: ScalableLayer) -> float:
-    gain = ctx.option("gain")
-    if gain is None:
+    """The ``gain`` option if given, else torch's gain for the layer's activation."""
+    if ctx.option("gain") is None:
         return nn.init.calculate_gain(nonlinearity(layer))
-    if not isinstance(gain, int | float) or gain <= 0:
-        raise ConfigError(f"init option gain must be a positive number, got {gain!r}")
-    return float(gain)
+    return positive_option(ctx, "gain", 1.0)
+
+
+def _gains(ctx: InitContext) -> list[float]:
+    """Every layer's gain, computed before any weight changes so errors leave the model intact."""
+    return [layer_gain(ctx, layer) for layer in ctx.layers]
 
 
 def _mode(ctx: InitContext) -> str:
@@ -47,13 +77,15 @@ def _mode(ctx: InitContext) -> str:
 
 def _kaiming(ctx: InitContext, uniform: bool) -> None:
     mode = _mode(ctx)
-    for layer in ctx.layers:
-        fn = nn.init.kaiming_uniform_ if uniform else nn.init.kaiming_normal_
-        if ctx.option("gain") is None:
+    gains = _gains(ctx)
+    override = ctx.option("gain") is not None
+    fn = nn.init.kaiming_uniform_ if uniform else nn.init.kaiming_normal_
+    for layer, gain in zip(ctx.layers, gains, strict=True):
+        if not override:
             fn(layer.weight, mode=mode, nonlinearity=nonlinearity(layer))
         else:  # kaiming with an explicit gain: std = gain / sqrt(fan)
             fn(layer.weight, mode=mode, nonlinearity="linear")
-            layer.weight.data.mul_(layer_gain(ctx, layer))
+            layer.weight.data.mul_(gain)
 
 
 @register(
@@ -89,8 +121,8 @@ def kaiming_uniform(ctx: InitContext) -> None:
     options={"gain": "override the activation's gain"},
 )
 def xavier(ctx: InitContext) -> None:
-    for layer in ctx.layers:
-        nn.init.xavier_uniform_(layer.weight, gain=layer_gain(ctx, layer))
+    for layer, gain in zip(ctx.layers, _gains(ctx), strict=True):
+        nn.init.xavier_uniform_(layer.weight, gain=gain)
 
 
 @register(
@@ -108,8 +140,8 @@ def xavier_uniform(ctx: InitContext) -> None:
     options={"gain": "override the activation's gain"},
 )
 def xavier_normal(ctx: InitContext) -> None:
-    for layer in ctx.layers:
-        nn.init.xavier_normal_(layer.weight, gain=layer_gain(ctx, layer))
+    for layer, gain in zip(ctx.layers, _gains(ctx), strict=True):
+        nn.init.xavier_normal_(layer.weight, gain=gain)
 
 
 @register("lecun_normal", "LeCun normal: N(0, 1 / fan_in), for SELU self-normalising nets")
@@ -124,24 +156,20 @@ def lecun_normal(ctx: InitContext) -> None:
     options={"gain": "override the activation's gain"},
 )
 def orthogonal(ctx: InitContext) -> None:
-    for layer in ctx.layers:
-        nn.init.orthogonal_(layer.weight, gain=layer_gain(ctx, layer))
+    for layer, gain in zip(ctx.layers, _gains(ctx), strict=True):
+        nn.init.orthogonal_(layer.weight, gain=gain)
 
 
 @register("normal", "N(0, std^2) with a fixed std (default 0.02)", options={"std": "default 0.02"})
 def normal(ctx: InitContext) -> None:
-    std = float(ctx.option("std", 0.02))
-    if std <= 0:
-        raise ConfigError(f"init option std must be > 0, got {std}")
+    std = positive_option(ctx, "std", 0.02)
     for layer in ctx.layers:
         nn.init.normal_(layer.weight, 0.0, std)
 
 
 @register("uniform", "U(-a, a) with a fixed bound (default 0.05)", options={"a": "default 0.05"})
 def uniform(ctx: InitContext) -> None:
-    bound = float(ctx.option("a", 0.05))
-    if bound <= 0:
-        raise ConfigError(f"init option a must be > 0, got {bound}")
+    bound = positive_option(ctx, "a", 0.05)
     for layer in ctx.layers:
         nn.init.uniform_(layer.weight, -bound, bound)
 

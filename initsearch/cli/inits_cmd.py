@@ -1,0 +1,195 @@
+"""``initsearch inits list|show``: the registered init schemes, and what one does to a model.
+
+``show`` builds the model on the data exactly as ``initsearch train`` does (same seed, same
+order: seed, build, apply) and prints the at-init diagnostics of ``InitReport.diagnostics``:
+per layer scale, weight std, activation std, dead fraction and gradient norm, plus the batch
+loss and the log emergence measure. So ``show --seed s`` is the init ``train --seed s`` starts
+from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from initsearch import jsonsafe
+from initsearch.cli.options import (
+    COMMON_OPTIONS,
+    Activation,
+    AsJson,
+    BatchNorm,
+    DataName,
+    DataRoot,
+    Depth,
+    Download,
+    Heads,
+    InitName,
+    InitOptions,
+    Limit,
+    ModelName,
+    NormPosition,
+    Scales,
+    Seed,
+    Width,
+    init_spec,
+)
+from initsearch.data import load_dataset
+from initsearch.inits import InitReport, apply, get_scheme, scheme_names
+from initsearch.models import ModelSpec, ScalableModel, build_model
+
+app = typer.Typer(
+    help="Init schemes: list them, or show what one does to a model at init.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.command("list", help="Every registered init scheme: summary, options, whether it needs data.")
+def list_schemes(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="describe each option, not just its name")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    infos = [get_scheme(name) for name in scheme_names()]
+    if as_json:
+        rows = [
+            {"name": i.name, "summary": i.summary, "options": i.options, "needs_data": i.needs_data}
+            for i in infos
+        ]
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title="init schemes", show_lines=verbose)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("summary", ratio=3)
+    table.add_column("options", ratio=2)
+    table.add_column("needs data", justify="center")
+    for info in infos:
+        if verbose:
+            options = "\n".join(f"{key}: {doc}" for key, doc in info.options.items())
+        else:
+            options = ", ".join(info.options)
+        table.add_row(info.name, info.summary, options or "-", "yes" if info.needs_data else "no")
+    console = Console()
+    console.print(table)
+    common = (
+        ", ".join(COMMON_OPTIONS)
+        if not verbose
+        else "; ".join(f"{key}: {doc}" for key, doc in COMMON_OPTIONS.items())
+    )
+    console.print(f"every scheme also takes: {common}")
+    console.print("set options with `initsearch inits show --init NAME --option key=value`")
+    if not verbose:
+        console.print("`initsearch inits list --verbose` describes each option")
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    return f"{value:.{digits}g}"
+
+
+def print_report(report: InitReport, model: ScalableModel, console: Console) -> None:
+    """Per-layer table from the diagnostics; without them (diagnostics=false), the weights."""
+    diag = report.diagnostics
+    layers = diag.get("layers")
+    if not layers:
+        layers = [
+            {
+                "name": layer.name,
+                "depth": layer.depth,
+                "scale": scale,
+                "weight_std": float(layer.weight.detach().float().std()),
+            }
+            for layer, scale in zip(model.scalable_layers(), report.scales, strict=True)
+        ]
+    table = Table(title=f"init {report.scheme}: {len(layers)} scalable layers")
+    columns = ("layer", "depth", "scale", "weight std", "act std", "dead", "grad norm")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in layers:
+        dead = row.get("dead_fraction")
+        table.add_row(
+            row["name"],
+            str(row.get("depth", "-")),
+            _fmt(row.get("scale")),
+            _fmt(row.get("weight_std")),
+            _fmt(row.get("activation_std")),
+            "-" if dead is None else f"{dead:.1%}",
+            _fmt(row.get("grad_norm")),
+        )
+    console.print(table)
+    if not diag:
+        console.print(
+            "  no at-init diagnostics in the report (they are off with --option diagnostics=false)"
+        )
+        return
+    console.print(f"  batch loss: {_fmt(diag.get('loss'))}")
+    console.print(f"  log emergence (log E): {_fmt(diag.get('log_emergence'))}")
+    active = diag.get("active_fraction")
+    if active is not None:
+        console.print(f"  active fraction: {active:.1%}")
+    console.print(
+        f"  on the first {diag.get('batch_size', '?')} training samples; a unit is active when "
+        f"its activation > {diag.get('threshold', '?')}"
+    )
+
+
+@app.command(
+    help="Build a model on a data set, apply an init, print per-layer diagnostics. With --json, "
+    "non-finite figures (log E is -inf when E = 0) print as null."
+)
+def show(
+    model: ModelName = "mlp",
+    depth: Depth = None,
+    width: Width = None,
+    activation: Activation = "relu",
+    batch_norm: BatchNorm = False,
+    heads: Heads = 4,
+    norm_position: NormPosition = "pre",
+    data: DataName = "mnist1d",
+    data_root: DataRoot = None,
+    download: Download = False,
+    limit: Limit = None,
+    init: InitName = "kaiming",
+    scales: Scales = None,
+    option: InitOptions = None,
+    seed: Seed = 0,
+    as_json: AsJson = False,
+) -> None:
+    spec = init_spec(init, scales, option)
+    model_spec = ModelSpec(
+        name=model,
+        depth=depth,
+        width=width,
+        activation=activation,
+        batch_norm=batch_norm,
+        heads=heads,
+        norm_position=norm_position,
+    )
+    model_spec.resolved()  # unknown model names fail before the data set loads
+    dataset = load_dataset(data, root=data_root, download=download, limit=limit)
+    torch.manual_seed(seed)  # same order as run_trial, so this is the init `train` starts from
+    net = build_model(model_spec, dataset)
+    report = apply(net, spec, data=dataset)
+    if as_json:
+        result = {
+            "model": model_spec.resolved().to_dict(),
+            "data": dataset.name,
+            "init": spec.to_dict(),
+            "seed": seed,
+            "num_parameters": sum(p.numel() for p in net.parameters()),
+            "report": report.to_dict(),
+        }
+        typer.echo(jsonsafe.dumps(result))
+    else:
+        print_report(report, net, Console())

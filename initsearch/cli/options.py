@@ -1,0 +1,103 @@
+"""Command-line options shared by commands that build a model on a data set with an init.
+
+Each alias is an ``Annotated`` type carrying its ``typer.Option`` (help text and flag name come
+from here, the default stays in the command's signature), so ``train`` and ``inits show``
+spell and document ``--model``, ``--data``, ``--init``, ``--scales``, ``--option`` ...
+identically, and ``init_spec`` turns --init/--scales/--option into a checked ``InitSpec``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from initsearch.errors import ConfigError
+from initsearch.inits import InitSpec, get_scheme
+from initsearch.inits.diagnostics import DEFAULT_BATCH, DEFAULT_THRESHOLD
+from initsearch.inits.registry import SchemeInfo
+
+ModelName = Annotated[str, typer.Option(help="mlp | vgg | resnet | transformer")]
+Depth = Annotated[int | None, typer.Option(help="layers/blocks (architecture default)")]
+Width = Annotated[int | None, typer.Option(help="units/channels (architecture default)")]
+Activation = Annotated[str, typer.Option(help="relu | tanh | gelu | selu")]
+BatchNorm = Annotated[bool, typer.Option("--batch-norm/--no-batch-norm")]
+Heads = Annotated[int, typer.Option(help="attention heads (transformer)")]
+NormPosition = Annotated[str, typer.Option(help="pre | post (transformer)")]
+DataName = Annotated[str, typer.Option(help="data set name")]
+DataRoot = Annotated[str | None, typer.Option(help="folder with data set files")]
+Download = Annotated[bool, typer.Option(help="allow fetching torchvision data")]
+Limit = Annotated[int | None, typer.Option(help="use only the first N training samples")]
+InitName = Annotated[str, typer.Option(help="init scheme (see `initsearch inits list`)")]
+Scales = Annotated[str | None, typer.Option(help="per-layer scale factors, comma-separated")]
+InitOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        help="init option key=value, repeatable; values parse as JSON (numbers, true/false) "
+        "when they can, else as text (see `initsearch inits list`)",
+    ),
+]
+Seed = Annotated[int, typer.Option()]
+AsJson = Annotated[bool, typer.Option("--json", help="print the full result as JSON")]
+
+
+def parse_scales(text: str | None) -> tuple[float, ...] | None:
+    """'1,0.5,2' -> (1.0, 0.5, 2.0); a clear error for anything else."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--scales must be comma-separated numbers, one per scalable layer; got {text!r}"
+        ) from None
+
+
+def parse_value(text: str) -> Any:
+    """A JSON value when ``text`` is one (``2``, ``0.5``, ``true``, ``[1, 2]``), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_init_options(items: list[str] | None) -> dict[str, Any]:
+    """['alpha=1.2', 'mode=fan_out'] -> {'alpha': 1.2, 'mode': 'fan_out'}."""
+    options: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--option must look like key=value (e.g. gain=1.5); got {item!r}")
+        if key in options:
+            raise ConfigError(f"--option {key} given twice; give each option once")
+        options[key] = parse_value(value.strip())
+    return options
+
+
+# Options ``apply`` reads for every scheme (the at-init diagnostics), next to each scheme's own.
+COMMON_OPTIONS: dict[str, str] = {
+    "diagnostics": "compute at-init diagnostics when data is given (default true)",
+    "threshold": f"activation above this counts a unit as active (default {DEFAULT_THRESHOLD})",
+    "diag_batch": f"training samples the diagnostics use (default {DEFAULT_BATCH})",
+}
+
+
+def check_option_keys(scheme: SchemeInfo, options: dict[str, Any]) -> None:
+    """Reject keys neither the scheme nor ``apply`` reads: a typo would otherwise be ignored."""
+    known = {**COMMON_OPTIONS, **scheme.options}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"init scheme {scheme.name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options are {', '.join(sorted(known))} (`initsearch inits list` describes them)"
+        )
+
+
+def init_spec(scheme: str, scales: str | None, options: list[str] | None) -> InitSpec:
+    """The InitSpec of --init/--scales/--option, with unknown schemes and option keys rejected."""
+    parsed = parse_init_options(options)
+    check_option_keys(get_scheme(scheme), parsed)
+    return InitSpec(scheme=scheme, scales=parse_scales(scales), options=parsed)

@@ -1,0 +1,185 @@
+"""Per-unit activity of every scalable layer on a batch, recorded with forward hooks.
+
+What a layer's "output" is: the output of the activation module that follows it when there is
+one (a ReLU after Linear -> BatchNorm, a ResNet block's ReLU after the residual sum), else the
+layer's own output (heads, embeddings, attention projections: their ``activation`` is
+"linear"). The following activation module is found without touching the models: one traced
+forward pass records the call order of the scalable modules and of every activation module
+(ReLU, GELU, Tanh, SELU, ...), and a layer takes the first activation module that runs after it
+and before the next scalable layer. A model that applies its nonlinearity functionally gets the
+named function applied to the layer's output instead (norm layers in between are then skipped).
+
+Units: the last dimension for Linear and Embedding outputs (features; all tokens pooled), the
+channel dimension for convolutions (all spatial positions pooled). A unit's activity is its mean
+absolute output over the batch and the pooled positions; a unit is active when that exceeds a
+threshold. For ReLU this is the mean firing, so at threshold 0 "active" means "fires on at least
+one sample" and "dead" means "never fires"; for signed outputs (tanh, linear) it measures
+magnitude. (A channel counts as one unit averaged over positions rather than by its maximum,
+which would call nearly every channel active.) AlShinaifi et al. (arXiv 2409.01568) use a
+threshold of 0.05.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from initsearch.models.base import ScalableLayer
+
+ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardtanh,
+    nn.Softplus,
+)
+
+_FUNCTIONAL: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "tanh": torch.tanh,
+    "selu": F.selu,
+}
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+@dataclass
+class LayerActivity:
+    """One scalable layer's output statistics on a batch."""
+
+    name: str
+    depth: int
+    activity: torch.Tensor  # per-unit mean |output|, float64 on the CPU
+    std: float  # std over all output elements
+
+    @property
+    def units(self) -> int:
+        return int(self.activity.numel())
+
+    def active(self, threshold: float) -> torch.Tensor:
+        """Boolean mask of units whose activity exceeds ``threshold`` (NaN counts as inactive)."""
+        return self.activity > threshold
+
+    def dead_fraction(self, threshold: float) -> float:
+        return 1.0 - float(self.active(threshold).double().mean()) if self.units else 0.0
+
+
+class _Stats:
+    """Running per-unit sums of |x| and global sums of x, x^2 for one hooked tensor."""
+
+    def __init__(self, unit_dim: int, transform: Callable[[torch.Tensor], torch.Tensor] | None):
+        self.unit_dim = unit_dim
+        self.transform = transform
+        self.abs_sum: torch.Tensor | None = None
+        self.count = 0
+        self.total = 0.0
+        self.total_sq = 0.0
+        self.numel = 0
+
+    def add(self, out: torch.Tensor) -> None:
+        x = out.detach()
+        if self.transform is not None:
+            x = self.transform(x)
+        x = x.movedim(self.unit_dim, -1).reshape(-1, x.shape[self.unit_dim]).double()
+        abs_sum = x.abs().sum(dim=0)
+        self.abs_sum = abs_sum if self.abs_sum is None else self.abs_sum + abs_sum
+        self.count += x.shape[0]
+        self.total += float(x.sum())
+        self.total_sq += float((x * x).sum())
+        self.numel += x.numel()
+
+    def result(self, layer: ScalableLayer) -> LayerActivity:
+        if self.abs_sum is None:
+            raise RuntimeError(f"scalable layer {layer.name!r} did not run in the forward pass")
+        mean = self.total / self.numel
+        var = (
+            max(self.total_sq / self.numel - mean * mean, 0.0) * self.numel / max(self.numel - 1, 1)
+        )
+        return LayerActivity(layer.name, layer.depth, (self.abs_sum / self.count).cpu(), var**0.5)
+
+
+def unit_dim(layer: ScalableLayer) -> int:
+    """Where the units sit in the layer's output: channels for convs, else the last dim."""
+    return 1 if isinstance(layer.module, _CONVS) else -1
+
+
+def following_activations(
+    model: nn.Module, layers: list[ScalableLayer], x: torch.Tensor
+) -> list[nn.Module | None]:
+    """For each layer, the activation module that first runs after it (before the next
+    scalable layer), or None for "linear" layers and for models without such a module."""
+    layer_ids = {id(layer.module) for layer in layers}
+    order: list[nn.Module] = []
+
+    def record(module: nn.Module, _inputs: object, _output: object) -> None:
+        order.append(module)
+
+    handles = [
+        m.register_forward_hook(record)
+        for m in model.modules()
+        if id(m) in layer_ids or isinstance(m, ACTIVATION_TYPES)
+    ]
+    was_training = model.training
+    model.eval()  # no dropout draws, no BatchNorm statistics updates while tracing
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    first_call = {}
+    for pos, m in enumerate(order):
+        first_call.setdefault(id(m), pos)
+    found: list[nn.Module | None] = []
+    for layer in layers:
+        start = first_call.get(id(layer.module))
+        match = None
+        if layer.activation != "linear" and start is not None:
+            for m in order[start + 1 :]:
+                if id(m) in layer_ids:
+                    break
+                if isinstance(m, ACTIVATION_TYPES):
+                    match = m
+                    break
+        found.append(match)
+    return found
+
+
+def record_activity(
+    model: nn.Module, layers: list[ScalableLayer], x: torch.Tensor
+) -> tuple[list[LayerActivity], torch.Tensor]:
+    """One forward pass of ``x`` (in the model's current mode, without grad) recording each
+    layer's output statistics; returns them and the logits."""
+    acts = following_activations(model, layers, x[:2])
+    stats: list[_Stats] = []
+    handles = []
+    try:
+        for layer, act in zip(layers, acts, strict=True):
+            transform = None
+            if act is None and layer.activation != "linear":
+                transform = _FUNCTIONAL.get(layer.activation)
+            s = _Stats(unit_dim(layer), transform)
+            stats.append(s)
+            target = act if act is not None else layer.module
+            handles.append(target.register_forward_hook(lambda _m, _i, out, s=s: s.add(out)))
+        with torch.no_grad():
+            logits = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [s.result(layer) for s, layer in zip(stats, layers, strict=True)], logits
