@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from initsearch.cli import inits_cmd
+from initsearch.cli import inits_cmd, study_cmd
 from initsearch.cli.train_cmd import train
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.command(help="Train one model from one init and print its convergence curve.")(train)
 app.add_typer(inits_cmd.app, name="inits")
+app.add_typer(study_cmd.app, name="study")
 
 
 @app.callback()

@@ -1,0 +1,109 @@
+"""``initsearch study``: start (or resume) a study, show its status, write its report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+app = typer.Typer(
+    help="Optuna studies of per-layer init scales, run by Ray, tracked by MLflow.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def start(
+    file: Annotated[str, typer.Argument(help="study definition, e.g. studies/quickstart.yaml")],
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+    workers: Annotated[int | None, typer.Option(help="trials at once (default: CPUs)")] = None,
+    trials: Annotated[int | None, typer.Option(help="override budget.trials")] = None,
+    inline: Annotated[bool, typer.Option(help="run trials in this process, no Ray")] = False,
+    workdir: Annotated[str | None, typer.Option(help="override the study's workdir")] = None,
+) -> None:
+    """Create the study, or resume it; run baselines, then search until the budget is spent."""
+    from initsearch.config import load_study
+    from initsearch.run.driver import StudyDriver, StudyProgress
+    from initsearch.run.pool import InlinePool, RayPool
+
+    cfg = load_study(file)
+    updates: dict = {}
+    if trials is not None:
+        updates["budget"] = cfg.budget.model_copy(update={"trials": trials})
+    if workdir is not None:
+        updates["workdir"] = workdir
+    cfg = cfg.model_copy(update=updates) if updates else cfg
+    console = Console(stderr=True)
+    if inline:
+        pool = InlinePool()
+    else:
+        pool = RayPool(
+            address=ray_address or cfg.ray.address,
+            cpus_per_trial=cfg.ray.cpus_per_trial,
+            gpus_per_trial=cfg.ray.gpus_per_trial,
+            workers=workers or cfg.ray.workers,
+        )
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(cfg.name, total=cfg.budget.trials, info="starting")
+
+            def show(p: StudyProgress) -> None:
+                states = " ".join(f"{k.lower()} {v}" for k, v in sorted(p.states.items()))
+                best = f"best {p.best:.4g}" if p.best is not None else "best -"
+                progress.update(task, completed=p.done, info=f"{best} | {states}")
+
+            driver = StudyDriver(cfg, pool, on_progress=show)
+            progress.update(task, completed=driver.budget_used(), info=f"{pool.workers} workers")
+            driver.run()
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted: running trials were marked failed and will be "
+            "re-run when you start the study again[/]"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        pool.shutdown()
+    from initsearch.cli.study_status import print_status
+
+    print_status(cfg, driver.study, Console())
+
+
+@app.command()
+def status(
+    study: Annotated[str, typer.Argument(help="study name or its YAML file")],
+    workdir: Annotated[str, typer.Option(help="where studies keep their files")] = "runs",
+    storage: Annotated[str | None, typer.Option(help="storage URL (default: journal)")] = None,
+) -> None:
+    """Trials by state, best value and per-layer scales, and the baselines' values."""
+    from initsearch.cli.study_status import print_status
+    from initsearch.search.locate import locate_study
+
+    print_status(*locate_study(study, workdir=workdir, storage=storage), Console())
+
+
+@app.command()
+def report(
+    study: Annotated[str, typer.Argument(help="study name or its YAML file")],
+    workdir: Annotated[str, typer.Option(help="where studies keep their files")] = "runs",
+    storage: Annotated[str | None, typer.Option(help="storage URL (default: journal)")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="output folder (default: <workdir>/<name>/report)")
+    ] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="searched trials in the stability fit")] = 5,
+) -> None:
+    """Fit the best scale profile to the emergence rule; importances, baselines' ranks, plots."""
+    from initsearch.report import print_report, report_dir, write_study_report
+    from initsearch.search.locate import locate_study
+
+    cfg, found = locate_study(study, workdir=workdir, storage=storage)
+    folder = out or report_dir(study, cfg, workdir)
+    print_report(write_study_report(cfg, found, folder, top_k=top_k), Console())

@@ -1,0 +1,256 @@
+"""Validated study definitions (``studies/*.yaml``).
+
+A study file says what to train (data, model, optimizer, epochs), what to search (per-layer
+log-scale bounds over a base init, optional tied layer groups, optional emergence alpha), what
+to optimise, with which sampler and pruner, for how long, and where results go. Unknown keys,
+wrong types and impossible bounds are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from initsearch.errors import ConfigError
+from initsearch.inits import InitSpec
+from initsearch.models import ModelSpec
+from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialSpec
+
+Metric = Literal[
+    "val_accuracy", "val_loss", "area_under_loss", "seconds_to_target", "first_epoch_accuracy"
+]
+MAXIMISE = {
+    "val_accuracy": True,
+    "first_epoch_accuracy": True,
+    "val_loss": False,
+    "area_under_loss": False,
+    "seconds_to_target": False,
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Strict):
+    name: str = "mnist1d"
+    root: str | None = None
+    download: bool = False
+    limit: int | None = Field(default=None, ge=1)
+
+
+class ModelConfig(Strict):
+    name: str = "mlp"
+    depth: int | None = Field(default=None, ge=1)
+    width: int | None = Field(default=None, ge=1)
+    activation: str = "relu"
+    batch_norm: bool = False
+    heads: int = Field(default=4, ge=1)
+    norm_position: Literal["pre", "post"] = "pre"
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class TrainConfig(Strict):
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(default=0.05, gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_epochs: float = Field(default=0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float | None = Field(default=None, gt=0)
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    log_every: int = Field(default=10, ge=1)
+    divergence_loss: float = Field(default=100.0, gt=0)
+    device: str = "cpu"
+    bf16: bool = False
+
+
+class SearchConfig(Strict):
+    """Per-layer scale factors s_i = exp(u_i), u_i uniform-ish in [log(low), log(high)]."""
+
+    base_init: str = "kaiming"
+    scale_low: float = Field(default=0.25, gt=0)
+    scale_high: float = Field(default=4.0, gt=0)
+    groups: list[list[int]] | None = None
+    emergence_alpha: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SearchConfig:
+        if not self.scale_low < self.scale_high:
+            raise ValueError(
+                f"scale_low ({self.scale_low}) must be below scale_high ({self.scale_high})"
+            )
+        if self.emergence_alpha is not None:
+            lo, hi = self.emergence_alpha
+            if not 0 < lo < hi:
+                raise ValueError(
+                    f"emergence_alpha must be [low, high] with 0 < low < high, "
+                    f"got {list(self.emergence_alpha)}"
+                )
+        if self.groups is not None:
+            flat = [i for g in self.groups for i in g]
+            if len(flat) != len(set(flat)) or any(i < 0 for i in flat):
+                raise ValueError("groups must list distinct non-negative layer indices")
+        return self
+
+
+class ObjectiveConfig(Strict):
+    metric: Metric = "val_accuracy"
+    second: Metric | None = None
+    target_accuracy: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _target(self) -> ObjectiveConfig:
+        if "seconds_to_target" in (self.metric, self.second) and self.target_accuracy is None:
+            raise ValueError("metric seconds_to_target needs objective.target_accuracy")
+        if self.second == self.metric:
+            raise ValueError("objective.second must differ from objective.metric")
+        return self
+
+    @property
+    def metrics(self) -> list[str]:
+        return [self.metric] + ([self.second] if self.second else [])
+
+    @property
+    def directions(self) -> list[str]:
+        return ["maximize" if MAXIMISE[m] else "minimize" for m in self.metrics]
+
+
+class SamplerConfig(Strict):
+    name: Literal["tpe", "cmaes", "gp", "random", "grid"] = "tpe"
+    seed: int | None = 0
+
+
+class PrunerConfig(Strict):
+    """Early stopping of searched trials (baselines always run to the end).
+
+    median/percentile: stop a trial whose curve is below the median (or the given percentile,
+    counted from the worst) of earlier trials at the same epoch, after ``warmup_epochs`` and
+    ``startup_trials`` finished trials. hyperband: Optuna's Hyperband over epochs.
+    """
+
+    name: Literal["median", "percentile", "hyperband", "none"] = "median"
+    warmup_epochs: int = Field(default=1, ge=0)
+    startup_trials: int = Field(default=5, ge=0)
+    percentile: float = Field(default=25.0, gt=0, lt=100)
+
+
+class BaselinesConfig(Strict):
+    """Init schemes run as trials of the study before the search (each exactly once)."""
+
+    schemes: list[str] = ["kaiming", "xavier", "emergence", "lps", "gradinit"]
+    emergence_alphas: list[float] = [1.1, 1.3]
+    options: dict[str, dict[str, Any]] = {}
+
+
+class BudgetConfig(Strict):
+    trials: int | None = Field(default=20, ge=1)
+    timeout_minutes: float | None = Field(default=None, gt=0)
+    seeds_per_trial: int = Field(default=1, ge=1)
+    first_seed: int = Field(default=0, ge=0)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Every trial trains on the same seeds: a paired design across inits."""
+        return tuple(range(self.first_seed, self.first_seed + self.seeds_per_trial))
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetConfig:
+        if self.trials is None and self.timeout_minutes is None:
+            raise ValueError("give budget.trials, budget.timeout_minutes or both")
+        return self
+
+
+class RayConfig(Strict):
+    address: str | None = None
+    cpus_per_trial: float = Field(default=1.0, gt=0)
+    gpus_per_trial: float = Field(default=0.0, ge=0)
+    workers: int | None = Field(default=None, ge=1)
+
+
+class StudyConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    search: SearchConfig = SearchConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    pruner: PrunerConfig = PrunerConfig()
+    baselines: BaselinesConfig = BaselinesConfig()
+    budget: BudgetConfig = BudgetConfig()
+    storage: str | None = None
+    tracking_uri: str | None = None
+    ray: RayConfig = RayConfig()
+    workdir: str = "runs"
+
+    def trial_spec(self, init: InitSpec, seed: int) -> TrialSpec:
+        """The engine spec of one trial of this study."""
+        t = self.train
+        return TrialSpec(
+            model=ModelSpec(**self.model.model_dump()),
+            data=DataSpec(**self.data.model_dump()),
+            init=init,
+            optimizer=OptimizerSpec(
+                name=t.optimizer,
+                lr=t.lr,
+                momentum=t.momentum,
+                weight_decay=t.weight_decay,
+                warmup_epochs=t.warmup_epochs,
+                schedule=t.schedule,
+                grad_clip=t.grad_clip,
+            ),
+            budget=Budget(
+                epochs=t.epochs,
+                batch_size=t.batch_size,
+                log_every=t.log_every,
+                divergence_loss=t.divergence_loss,
+                target_accuracy=self.objective.target_accuracy,
+            ),
+            seed=seed,
+            device=t.device,
+            bf16=t.bf16,
+        )
+
+    @property
+    def log_scale_bounds(self) -> tuple[float, float]:
+        return math.log(self.search.scale_low), math.log(self.search.scale_high)
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (check its spelling against the documented keys)")
+        else:
+            lines.append(f"{key}: {item['msg']}")
+    return f"invalid study definition {source}:\n  " + "\n  ".join(lines)
+
+
+def parse_study(raw: Any, source: str = "") -> StudyConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"study definition {source} must be a YAML mapping of keys to values")
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from None
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML file; every problem is a ConfigError naming the key."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"study file {path} does not exist; give the path to a studies/*.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"study file {path} is not valid YAML: {err}") from None
+    return parse_study(raw, str(path))

@@ -1,0 +1,1 @@
+"""Executing a study's trials: the driver loop (Optuna ask/tell) and Ray workers."""

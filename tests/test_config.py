@@ -1,0 +1,75 @@
+"""Study definitions: the shipped files load; every bad input is an error naming its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from initsearch.config import load_study, parse_study
+from initsearch.errors import ConfigError
+
+STUDIES = sorted(Path(__file__).parents[1].joinpath("studies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_shipped_studies_are_valid(path):
+    cfg = load_study(path)
+    assert cfg.name == path.stem
+    assert cfg.trial_spec(init=__import__("initsearch.inits").inits.InitSpec(), seed=0)
+
+
+def test_there_are_the_promised_studies():
+    names = {p.stem for p in STUDIES}
+    assert {"quickstart", "deep_mlp_nobn"} <= names
+    assert any("cifar" in n for n in names) and any("transformer" in n for n in names)
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"name": "x", "modle": {}}, "modle: unknown key"),
+        ({"name": "x", "train": {"epochs": "many"}}, "train.epochs"),
+        ({"name": "x", "train": {"epochs": 0}}, "train.epochs"),
+        ({"name": "x", "search": {"scale_low": 2.0, "scale_high": 1.0}}, "scale_low"),
+        ({"name": "x", "search": {"emergence_alpha": [1.5, 1.1]}}, "emergence_alpha"),
+        ({"name": "x", "search": {"groups": [[0, 1], [1, 2]]}}, "groups"),
+        ({"name": "x", "objective": {"metric": "seconds_to_target"}}, "target_accuracy"),
+        ({"name": "x", "objective": {"metric": "f1"}}, "objective.metric"),
+        ({"name": "x", "sampler": {"name": "bohb"}}, "sampler.name"),
+        ({"name": "x", "budget": {"trials": None}}, "budget"),
+        ({"name": "bad name!"}, "name"),
+        ({}, "name"),
+    ],
+)
+def test_bad_definitions_name_the_key(raw, needle):
+    with pytest.raises(ConfigError) as err:
+        parse_study(raw, "test.yaml")
+    assert needle in str(err.value)
+
+
+def test_files_that_are_not_studies(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_study(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_study(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text(yaml.safe_dump([1, 2]))
+    with pytest.raises(ConfigError, match="mapping"):
+        load_study(listed)
+
+
+def test_trial_spec_carries_the_study_settings():
+    from initsearch.inits import InitSpec
+
+    cfg = parse_study({"name": "x", "train": {"epochs": 3, "lr": 0.1},
+                       "objective": {"metric": "seconds_to_target", "target_accuracy": 0.5},
+                       "budget": {"seeds_per_trial": 3, "first_seed": 7}})
+    spec = cfg.trial_spec(InitSpec(scales=(1.0, 2.0)), seed=7)
+    assert spec.budget.epochs == 3 and spec.optimizer.lr == 0.1
+    assert spec.budget.target_accuracy == 0.5
+    assert cfg.budget.seeds == (7, 8, 9)
+    assert cfg.objective.directions == ["minimize"]
