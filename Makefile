@@ -9,17 +9,17 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/initsearch train --model mlp --depth 4 --data mnist1d --epochs 30
+	$(BIN)/initsearch study start studies/quickstart.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check initsearch tests
 
 test: $(STAMP) lint
+	bash scripts/install-system-deps
 	$(BIN)/python -m pytest -q
 
 clean:
