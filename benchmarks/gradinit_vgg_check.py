@@ -2,7 +2,7 @@
 
 The paper (arXiv 2102.08098) reports, for VGG-19 without BN on CIFAR-10, a much better
 first-epoch accuracy after GradInit than after Kaiming (about 29% vs 49%, an unverified
-recollection, see /work/shared/notes/init-methods.md) and conv scales that mostly grow. This
+recollection, see shared/notes/init-methods.md) and conv scales that mostly grow. This
 script reproduces the comparison at CPU scale: VGG (default VGG-11, width 8) on MNIST-1D with
 1-D convs, Kaiming vs GradInit (reference VGG-no-BN settings: sgd, eta 0.1, gamma 1, normalised
 g, scale lr 1e-2, 390 iterations of batch 128), several seeds, then the same training for both:
@@ -16,7 +16,7 @@ fan_out for the convs, N(0, 0.01^2) for the classifier, zero biases), which is w
 Prints the learned per-layer scale profiles (mean and range over seeds) and the accuracy after
 each epoch for every init.
 
-    /tmp/venvtest/bin/python benchmarks/gradinit_vgg_check.py --seeds 3 --epochs 3
+    .venv/bin/python benchmarks/gradinit_vgg_check.py --seeds 3 --epochs 3
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ the same local Ray runtime with the same number of workers, so what differs is t
 - ``tune-reuse-actors`` (not run by default): the same with ``reuse_actors=True``, to show
   how much of Tune's cost is a fresh actor process per trial.
 - ``optuna-sqlite``: plain Optuna ask/tell on SQLite in this process, trials as Ray tasks,
-  no tracking (the "64 ms" anchor of /work/shared/notes/platform-anchors.md).
+  no tracking (the "64 ms" anchor of shared/notes/platform-anchors.md).
 
 Overhead per trial = (wall - sum(train)) / trials, where ``train`` is each trial's own
 training time from its result (``summary.train_seconds``: the epoch loops). Wall time covers
@@ -38,7 +38,7 @@ kept by wrapping the driver's methods on the instance (the product code is uncha
 ``ours`` rows' Ray task is the product's ``execute`` with its ``run_trial`` call timed);
 ``--profile FILE`` also writes a cProfile of the ``ours`` row's driver process.
 
-    /tmp/venvtest/bin/python benchmarks/platform_overhead.py --trials 40 --out overhead.json
+    .venv/bin/python benchmarks/platform_overhead.py --trials 40 --out overhead.json
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ batch norm on batch statistics and its running statistics left untouched; forwar
 through ``torch.func.functional_call`` with theta_m, so parameters change only once, at the end
 (W_i <- m_i W_i).
 
-Reading of the reference code (zhuchen03/gradinit, see /work/shared/notes/init-methods.md):
+Reading of the reference code (zhuchen03/gradinit, see shared/notes/init-methods.md):
 both official implementations treat the look-ahead step A[g] as a constant in the objective
 step (``grad.detach()`` / ``gstep.data``), so the objective's gradient reaches m only through
 theta_m; ``second_order=True`` differentiates through A[g] as well (the paper's objective taken

@@ -1,7 +1,7 @@
 """GradInit's settings (per-architecture defaults, option parsing) and its scale optimiser.
 
 Defaults follow the official launch scripts of zhuchen03/gradinit (commit 777c407), see
-/work/shared/notes/init-methods.md section 3. CIFAR rows share: alg "sgd", eta 0.1, gamma 1,
+shared/notes/init-methods.md section 3. CIFAR rows share: alg "sgd", eta 0.1, gamma 1,
 normalised gradient, min scale 0.01, per-scale gradient clip 1, 390 iterations of batch 128;
 the scale learning rate depends on the architecture (VGG-19 1e-2 without BN / 1e-1 with BN;
 ResNet-110 5e-2 / 1e-3). The IWSLT Transformer uses the Adam variant: eta 1e-3, gamma 1000,
