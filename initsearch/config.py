@@ -128,9 +128,10 @@ class SamplerConfig(Strict):
 class PrunerConfig(Strict):
     """Early stopping of searched trials (baselines always run to the end).
 
-    median/percentile: stop a trial whose curve is below the median (or the given percentile,
-    counted from the worst) of earlier trials at the same epoch, after ``warmup_epochs`` and
-    ``startup_trials`` finished trials. hyperband: Optuna's Hyperband over epochs.
+    median: stop a trial whose curve is worse than the median of earlier trials at the same
+    epoch; percentile: stop it when it is among the worst ``percentile`` percent there (25 =
+    the worst quarter). Both wait ``warmup_epochs`` and ``startup_trials`` finished trials.
+    hyperband: Optuna's Hyperband over epochs.
     """
 
     name: Literal["median", "percentile", "hyperband", "none"] = "median"

@@ -44,8 +44,11 @@ def build_pruner(cfg: PrunerConfig | dict[str, Any], epochs: int) -> optuna.prun
             n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs
         )
     if cfg.name == "percentile":
+        # Optuna's percentile is the share of trials kept: keep 100 - p, stop the worst p
         return optuna.pruners.PercentilePruner(
-            cfg.percentile, n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs
+            100.0 - cfg.percentile,
+            n_startup_trials=cfg.startup_trials,
+            n_warmup_steps=cfg.warmup_epochs,
         )
     if cfg.name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
