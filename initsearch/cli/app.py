@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from initsearch.cli import inits_cmd, study_cmd
+from initsearch.cli import compare_cmd, inits_cmd, study_cmd
+from initsearch.cli.dashboard_cmd import dashboard
 from initsearch.cli.train_cmd import train
 
 app = typer.Typer(
@@ -16,6 +17,8 @@ app = typer.Typer(
 app.command(help="Train one model from one init and print its convergence curve.")(train)
 app.add_typer(inits_cmd.app, name="inits")
 app.add_typer(study_cmd.app, name="study")
+app.command(name="dashboard")(dashboard)
+app.command(name="compare")(compare_cmd.compare)
 
 
 @app.callback()

@@ -217,6 +217,11 @@ class StudyDriver:
                 taken += 1
         return taken
 
+    def has_next(self, total: int | None) -> bool:
+        """Whether to ask for another trial now: while the shared budget lasts. A subclass
+        with a fixed work list (``initsearch.compare``) answers from its queue instead."""
+        return total is None or self.budget_taken() < total
+
     # ---- one trial -------------------------------------------------------------------
     def next_job(self) -> tuple[TrialJob, optuna.Trial, dict[str, Any]]:
         trial = self.study.ask()
@@ -245,6 +250,10 @@ class StudyDriver:
         )
         return job, trial, {"init": init, "started": time.time()}
 
+    def trial_seeds(self, trial: optuna.Trial) -> list[int]:
+        """The seeds a trial trains (all of the study's; a comparison runs one per trial)."""
+        return list(self.cfg.budget.seeds)
+
     def record(self, trial: optuna.Trial, outcome: TrialOutcome, init: InitSpec) -> None:
         """Log the trial to MLflow, link both ways, and tell Optuna how it ended."""
         attrs = dict(trial.user_attrs)
@@ -259,7 +268,7 @@ class StudyDriver:
         run_id = self.tracker.log_trial(
             trial.number,
             state,
-            trial_params(init_dict, list(self.cfg.budget.seeds), trial.number),
+            trial_params(init_dict, self.trial_seeds(trial), trial.number),
             outcome.results,
             attrs,
             outcome.started,
@@ -317,8 +326,8 @@ class StudyDriver:
                 # the budget is read from the storage before each ask: other drivers share it
                 while (
                     len(inflight) < self.pool.workers
-                    and (total is None or self.budget_taken() < total)
                     and time.time() < deadline
+                    and self.has_next(total)
                 ):
                     job, trial, meta = self.next_job()
                     inflight[self.pool.submit(job)] = (trial, meta)

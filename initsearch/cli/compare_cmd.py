@@ -1,0 +1,149 @@
+"""``initsearch compare FILE --seeds N``: every init scheme x N seeds, paired tests against
+Kaiming, ``compare.json`` + ``stats.csv`` under ``<workdir>/<study>/compare``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from initsearch.errors import ConfigError
+
+
+def _names(text: str | None) -> list[str] | None:
+    """'kaiming, xavier' -> ['kaiming', 'xavier']; commas inside parentheses
+    (``emergence(alpha=1.1)``) do not split."""
+    if text is None:
+        return None
+    out, depth, part = [], 0, ""
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(part.strip())
+            part = ""
+        else:
+            part += ch
+    out.append(part.strip())
+    names = [n for n in out if n]
+    if not names:
+        raise ConfigError("--schemes is empty; give comma-separated names, e.g. kaiming,xavier")
+    return names
+
+
+def _floats(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ConfigError(f"--alphas must be comma-separated numbers, got {text!r}") from None
+
+
+def _train(plan, pool, err: Console, total: int, todo: int, live: bool) -> None:
+    """Run the missing pairs with a progress bar, or a line per finished run where a live
+    display would fight other output (inline trials: GradInit draws its own bar; logs)."""
+    from initsearch.compare import run_comparison
+    from initsearch.run.driver import StudyProgress
+
+    def text(p: StudyProgress) -> str:
+        last = p.last
+        return f"last: trial {last.trial_number} {last.state}" if last is not None else ""
+
+    if not live:
+        run_comparison(plan, pool, lambda p: err.print(f"{p.done}/{total} runs  {text(p)}"))
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task(plan.name, total=total, completed=total - todo, info="")
+        run_comparison(plan, pool, lambda p: progress.update(task, completed=p.done, info=text(p)))
+
+
+def compare(
+    file: Annotated[str, typer.Argument(help="study definition, e.g. studies/quickstart.yaml")],
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per scheme, shared by all")] = 5,
+    schemes: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated schemes (default: kaiming, xavier, lecun_normal, orthogonal, "
+            "emergence, lps, gradinit, updater, searched-best); emergence(alpha=X) for one "
+            "alpha; kaiming, the reference, is always added"
+        ),
+    ] = None,
+    alphas: Annotated[
+        str | None, typer.Option(help="emergence alpha grid (default: the study's, else 1.05..1.5)")
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="override train.epochs (a shorter comparison; runs kept apart)"),
+    ] = None,
+    target: Annotated[
+        float | None,
+        typer.Option(help="accuracy for epochs-to-target (default: study's, else 0.9 x Kaiming's)"),
+    ] = None,
+    workdir: Annotated[str | None, typer.Option(help="override the study's workdir")] = None,
+    inline: Annotated[bool, typer.Option(help="run trials in this process, no Ray")] = False,
+    workers: Annotated[int | None, typer.Option(help="trials at once (default: CPUs)")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+) -> None:
+    """Train every scheme for N seeds (resuming), then test each against Kaiming by seed."""
+    import sys
+
+    from initsearch.compare import (
+        output_dir,
+        pending,
+        plan_comparison,
+        print_table,
+        results,
+        write_outputs,
+    )
+    from initsearch.config import load_study
+    from initsearch.run.pool import InlinePool, RayPool
+
+    cfg = load_study(file)
+    if workdir is not None:
+        cfg = cfg.model_copy(update={"workdir": workdir})
+    plan = plan_comparison(cfg, seeds, _names(schemes), _floats(alphas), epochs, target)
+    err = Console(stderr=True)
+    total, todo = len(plan.schemes) * len(plan.seeds), pending(plan)
+    err.print(
+        f"[bold]{plan.name}[/]: {len(plan.schemes)} schemes x {len(plan.seeds)} seeds "
+        f"({plan.cfg.train.epochs} epochs) = {total} runs, {todo} to train"
+    )
+    if plan.searched is None and schemes is None:
+        err.print(f"[dim]no searched-best: study {cfg.name} has no completed searched trial[/]")
+    if todo:
+        if inline:
+            pool = InlinePool()
+        else:
+            pool = RayPool(
+                address=ray_address or cfg.ray.address,
+                cpus_per_trial=cfg.ray.cpus_per_trial,
+                gpus_per_trial=cfg.ray.gpus_per_trial,
+                workers=workers or cfg.ray.workers,
+            )
+        try:
+            _train(plan, pool, err, total, todo, live=not inline and err.is_terminal)
+        except KeyboardInterrupt:
+            err.print(
+                "[yellow]interrupted: finished runs are kept; run the same command again to "
+                "resume[/]"
+            )
+            raise typer.Exit(130) from None
+        finally:
+            pool.shutdown()
+    payload = results(plan)
+    json_path, csv_path = write_outputs(payload, output_dir(plan))
+    out = Console() if sys.stdout.isatty() else Console(width=170)
+    print_table(payload, out)
+    from initsearch.report.html_report import write_compare_report
+
+    html_path = write_compare_report(payload, json_path.with_name("report.html"))
+    out.print(f"wrote {json_path}, {csv_path} and the report {html_path}")

@@ -1,0 +1,74 @@
+"""Comparisons: every init scheme over N seeds in a paired design, with statistics.
+
+``plan_comparison`` says what runs (schemes x seeds), ``run_comparison`` trains the missing
+pairs through the study machinery (``runner``), ``collect`` reads the runs back and ``analyse``
+adds the statistics (``analysis``, ``stats``); ``write_outputs`` / ``print_table`` (``table``)
+write ``compare.json`` + ``stats.csv`` and the terminal table. ``results`` chains the reading
+steps.
+
+``<workdir>/<study>/compare/compare.json`` (the contract the HTML report reads; non-finite
+floats are null)::
+
+    study, seeds [int], reference "kaiming", correction "holm", target_accuracy,
+    layer_names, layer_depths,
+    schemes: [{name, init {scheme, scales, options},
+               runs: [{seed, status completed|diverged|stopped|failed, reason,
+                       summary {first_epoch_accuracy, final_accuracy, best_accuracy,
+                                final_val_loss, area_under_loss, epochs_to_target,
+                                seconds_to_target, train_seconds},
+                       curve {val_accuracy, val_loss, epoch_train_loss: per epoch},
+                       scales [per layer], log_emergence, dead_fraction}]}],
+    stats: [{scheme, metric, n, mean, ci_low, ci_high, diverged,
+             vs_reference: null | {diff, ci_low, ci_high, test, p, p_adjusted,
+                                   effect_size, significant}}],
+    correlations: [{x "log_emergence", y, n, spearman_r, p}]
+
+Extra keys are listed in :mod:`initsearch.compare.collect`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from initsearch.compare.analysis import analyse
+from initsearch.compare.collect import collect
+from initsearch.compare.runner import (
+    CompareDriver,
+    ComparePlan,
+    load_comparison_study,
+    pending,
+    plan_comparison,
+    run_comparison,
+)
+from initsearch.compare.schemes import DEFAULT_ALPHAS, DEFAULT_SCHEMES, REFERENCE, SEARCHED
+from initsearch.compare.table import print_table, write_outputs
+
+
+def output_dir(plan: ComparePlan) -> Path:
+    """``<workdir>/<study>/compare``."""
+    return Path(plan.study.workdir) / plan.study.name / "compare"
+
+
+def results(plan: ComparePlan) -> dict[str, Any]:
+    """The comparison's contract dict from what its storage holds now."""
+    return analyse(collect(plan, load_comparison_study(plan)))
+
+
+__all__ = [
+    "DEFAULT_ALPHAS",
+    "DEFAULT_SCHEMES",
+    "REFERENCE",
+    "SEARCHED",
+    "CompareDriver",
+    "ComparePlan",
+    "analyse",
+    "collect",
+    "output_dir",
+    "pending",
+    "plan_comparison",
+    "print_table",
+    "results",
+    "run_comparison",
+    "write_outputs",
+]

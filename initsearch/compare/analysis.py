@@ -1,0 +1,158 @@
+"""The comparison's statistics from its runs: the contract's ``stats`` and ``correlations``.
+
+Which runs count (see :mod:`initsearch.compare.stats` for the tests themselves):
+- Only *completed* runs give values. A diverged run (or a failed one) has no meaningful final
+  accuracy or loss; it is left out of every metric's mean and test and counted in ``diverged``
+  (``failed`` likewise). A pair where either side did not complete is dropped from the paired
+  test, so ``vs_reference.n`` can be smaller than the number of seeds.
+- ``epochs_to_target``: the mean and interval are over the runs that reached the target (``n``);
+  ``not_reached`` counts completed runs that did not. In the paired test a run that did not
+  reach it is censored at ``epochs + 1`` (it would need at least one more epoch than the
+  budget), a conservative choice: the true difference is at least as large. With no target
+  accuracy (none given and no completed reference run) the metric has no values.
+- Correlations: Spearman's rho between the emergence measure at init (``log_emergence``) and
+  first-epoch / final accuracy over all completed runs of all schemes with a measure. Runs with
+  E = 0 (log E = -inf, ``emergence_zero``; e.g. LeCun normal on a deep ReLU net, whose deep
+  layers fall below the activity threshold) take the lowest rank rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from initsearch.compare.stats import (
+    ALPHA,
+    CONFIDENCE,
+    MIN_WILCOXON,
+    holm,
+    mean_ci,
+    paired_test,
+    spearman,
+)
+
+METRICS: dict[str, bool] = {
+    "first_epoch_accuracy": True,
+    "final_accuracy": True,
+    "final_val_loss": False,
+    "area_under_loss": False,
+    "epochs_to_target": False,
+}
+"""Metric -> higher is better."""
+CORRELATED = ("first_epoch_accuracy", "final_accuracy")
+
+
+def run_value(run: dict[str, Any] | None, metric: str) -> float | None:
+    """A completed run's value of ``metric`` (None when it did not complete or has none)."""
+    if run is None or run["status"] != "completed":
+        return None
+    value = run["summary"].get(metric)
+    return float(value) if value is not None else None
+
+
+def paired_value(run: dict[str, Any] | None, metric: str, censor: float | None) -> float | None:
+    """The value a paired test uses: as :func:`run_value`, with a completed run that never
+    reached the target censored at ``censor``."""
+    value = run_value(run, metric)
+    completed = run is not None and run["status"] == "completed"
+    if value is None and metric == "epochs_to_target" and censor is not None and completed:
+        return censor
+    return value
+
+
+def _by_seed(scheme: dict[str, Any], seeds: list[int]) -> list[dict[str, Any] | None]:
+    runs = {r["seed"]: r for r in scheme["runs"]}
+    return [runs.get(s) for s in seeds]
+
+
+def scheme_stats(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (scheme, metric): mean, interval, counts, and the test against the
+    reference with Holm-adjusted p across the schemes (one family per metric)."""
+    seeds = payload["seeds"]
+    reference = next((s for s in payload["schemes"] if s["name"] == payload["reference"]), None)
+    ref_runs = _by_seed(reference, seeds) if reference else [None] * len(seeds)
+    target = payload.get("target_accuracy")
+    censor = float(payload["epochs"] + 1) if target is not None and payload.get("epochs") else None
+    rows: list[dict[str, Any]] = []
+    for metric in METRICS:
+        family: list[tuple[dict[str, Any], Any]] = []
+        for scheme in payload["schemes"]:
+            runs = _by_seed(scheme, seeds)
+            present = [r for r in runs if r is not None]
+            summary = mean_ci([run_value(r, metric) for r in runs])
+            row: dict[str, Any] = {
+                "scheme": scheme["name"],
+                "metric": metric,
+                "n": summary.n,
+                "mean": summary.mean,
+                "ci_low": summary.ci_low,
+                "ci_high": summary.ci_high,
+                "diverged": sum(r["status"] == "diverged" for r in present),
+                "failed": sum(r["status"] == "failed" for r in present),
+                "runs": len(present),
+                "vs_reference": None,
+            }
+            if metric == "epochs_to_target":
+                row["not_reached"] = (
+                    sum(
+                        r["status"] == "completed" and r["summary"].get(metric) is None
+                        for r in present
+                    )
+                    if target is not None
+                    else None
+                )
+            rows.append(row)
+            if reference is None or scheme["name"] == payload["reference"]:
+                continue
+            test = paired_test(
+                [paired_value(r, metric, censor) for r in runs],
+                [paired_value(r, metric, censor) for r in ref_runs],
+            )
+            if test is not None:
+                family.append((row, test))
+        adjusted = holm([t.p for _, t in family])
+        for (row, test), p_adj in zip(family, adjusted, strict=True):
+            assert p_adj is not None
+            row["vs_reference"] = {
+                "n": test.n,
+                "diff": test.diff,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "test": test.test,
+                "p": test.p,
+                "p_adjusted": p_adj,
+                "effect_size": test.effect_size,
+                "significant": bool(p_adj < ALPHA),
+                "wilcoxon_p": test.wilcoxon_p,
+            }
+    return rows
+
+
+def correlations(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = [r for s in payload["schemes"] for r in s["runs"] if r["status"] == "completed"]
+    x = [-math.inf if r.get("emergence_zero") else r.get("log_emergence") for r in runs]
+    out = []
+    for metric in CORRELATED:
+        c = spearman(x, [run_value(r, metric) for r in runs], "log_emergence", metric)
+        out.append({"x": c.x, "y": c.y, "n": c.n, "spearman_r": c.spearman_r, "p": c.p})
+    return out
+
+
+def analyse(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` (from :func:`initsearch.compare.collect.collect`) with ``stats``,
+    ``correlations`` and a description of the methods added."""
+    payload = dict(payload)
+    payload["stats"] = scheme_stats(payload)
+    payload["correlations"] = correlations(payload)
+    payload["metrics"] = {m: {"higher_is_better": h} for m, h in METRICS.items()}
+    payload["methods"] = {
+        "confidence": CONFIDENCE,
+        "alpha": ALPHA,
+        "primary_test": "paired t-test on per-seed differences (scheme - reference)",
+        "secondary_test": f"Wilcoxon signed-rank (wilcoxon_p), when n >= {MIN_WILCOXON}",
+        "effect_size": "Cohen's d_z = mean(diff) / sd(diff)",
+        "correction": "Holm across schemes, per metric",
+        "excluded": "diverged and failed runs (counted), and pairs missing either side",
+        "epochs_to_target_censoring": "not reached -> epochs + 1 in the test only",
+    }
+    return payload

@@ -1,0 +1,148 @@
+"""Read a comparison's finished trials back into the contract's ``schemes`` / ``runs`` shape.
+
+Each (scheme, seed) of the plan takes its latest finished run (completed or diverged); a pair
+whose runs all failed with an error takes the latest failure (status "failed"); a pair never run
+(an interrupted comparison) is left out of ``runs``. Epochs and seconds to the target accuracy
+are recomputed from the stored curves, so changing the target needs no new training.
+
+The target accuracy: ``--target``, else the study's ``objective.target_accuracy``, else 90% of
+the reference's (Kaiming's) mean final accuracy over its completed runs, rounded down to 0.01,
+so "epochs to target" asks how fast each scheme gets close to what Kaiming ends at.
+
+Beyond the contract's keys (see :mod:`initsearch.compare`), the dict carries
+``target_source`` (option | study | reference | none), ``epochs``, ``comparison_study``,
+``storage``, ``tracking_uri``, ``mlflow_parent_run_id`` and ``searched_best`` ({trial, value}
+or null); each run carries ``trial``, ``mlflow_run_id``, the curve's ``epoch_seconds`` and
+``emergence_zero`` (true when the measure was E = 0: log_emergence -inf, written as null).
+:func:`~initsearch.compare.analysis.analyse` adds ``metrics`` (higher is better?), ``methods``
+and per stats row ``failed``, ``runs``, ``not_reached`` and, in ``vs_reference``, ``n`` (pairs
+tested) and ``wilcoxon_p``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from initsearch.compare.runner import CURVE_KEYS, ComparePlan, trial_key
+from initsearch.compare.schemes import REFERENCE
+
+SUMMARY_KEYS = (
+    "first_epoch_accuracy",
+    "final_accuracy",
+    "best_accuracy",
+    "final_val_loss",
+    "area_under_loss",
+    "epochs_to_target",
+    "seconds_to_target",
+    "train_seconds",
+)
+REFERENCE_FRACTION = 0.9
+
+
+def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    pool = done or failed
+    return max(pool, key=lambda t: t.number) if pool else None
+
+
+def to_run(trial: FrozenTrial, seed: int) -> dict[str, Any]:
+    """One run of the contract from a finished trial."""
+    record = trial.user_attrs.get("run") or {}
+    failed = trial.state == TrialState.FAIL
+    summary = {k: (record.get("summary") or {}).get(k) for k in SUMMARY_KEYS}
+    curve = {k: list((record.get("curve") or {}).get(k) or []) for k in CURVE_KEYS}
+    return {
+        "seed": seed,
+        "status": "failed" if failed else record.get("status", "failed"),
+        "reason": trial.user_attrs.get("reason") if failed else record.get("reason"),
+        "summary": summary,
+        "curve": curve,
+        "scales": record.get("scales"),
+        "log_emergence": record.get("log_emergence"),
+        "emergence_zero": bool(record.get("emergence_zero", False)),
+        "dead_fraction": record.get("dead_fraction"),
+        "trial": trial.number,
+        "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
+    }
+
+
+def apply_target(run: dict[str, Any], target: float | None) -> None:
+    """Epochs (1-based) and training seconds until validation accuracy first reaches
+    ``target``; None when it never does (or no target)."""
+    acc, secs = run["curve"]["val_accuracy"], run["curve"]["epoch_seconds"]
+    hit = (
+        next((i for i, a in enumerate(acc) if a is not None and a >= target), None)
+        if target
+        else None
+    )
+    run["summary"]["epochs_to_target"] = hit + 1 if hit is not None else None
+    run["summary"]["seconds_to_target"] = (
+        float(sum(secs[: hit + 1])) if hit is not None and len(secs) > hit else None
+    )
+
+
+def choose_target(plan: ComparePlan, schemes: list[dict[str, Any]]) -> tuple[float | None, str]:
+    """(target accuracy, where it came from) per the module docstring."""
+    if plan.target is not None:
+        return plan.target, "option"
+    if plan.study.objective.target_accuracy is not None:
+        return plan.study.objective.target_accuracy, "study"
+    finals = [
+        r["summary"]["final_accuracy"]
+        for s in schemes
+        if s["name"] == REFERENCE
+        for r in s["runs"]
+        if r["status"] == "completed" and r["summary"]["final_accuracy"] is not None
+    ]
+    if not finals:
+        return None, "none"
+    value = math.floor(REFERENCE_FRACTION * sum(finals) / len(finals) * 100) / 100
+    return (value, "reference") if value > 0 else (None, "none")
+
+
+def collect(plan: ComparePlan, study: optuna.Study | None) -> dict[str, Any]:
+    """The contract's top-level fields and ``schemes`` (statistics are added by
+    :func:`initsearch.compare.analysis.analyse`)."""
+    by_key: dict[Any, list[FrozenTrial]] = {}
+    for t in study.get_trials(deepcopy=False) if study is not None else []:
+        key = trial_key(t)
+        if key is not None:
+            by_key.setdefault(key, []).append(t)
+    schemes = []
+    for scheme in plan.schemes:
+        runs = []
+        for seed in plan.seeds:
+            trial = _pick(by_key.get(plan.key(scheme, seed), []))
+            if trial is not None:
+                runs.append(to_run(trial, seed))
+        schemes.append({"name": scheme.name, "init": scheme.init.to_dict(), "runs": runs})
+    target, source = choose_target(plan, schemes)
+    for s in schemes:
+        for run in s["runs"]:
+            apply_target(run, target)
+    attrs = study.user_attrs if study is not None else {}
+    searched = plan.searched
+    return {
+        "study": plan.study.name,
+        "seeds": list(plan.seeds),
+        "reference": REFERENCE,
+        "correction": "holm",
+        "target_accuracy": target,
+        "target_source": source,
+        "layer_names": list(plan.info.names),
+        "layer_depths": list(plan.info.depths),
+        "epochs": plan.cfg.train.epochs,
+        "comparison_study": plan.name,
+        "storage": plan.storage_url,
+        "tracking_uri": attrs.get("tracking_uri"),
+        "mlflow_parent_run_id": attrs.get("mlflow_parent_run_id"),
+        "searched_best": (
+            {"trial": searched.trial, "value": searched.value} if searched is not None else None
+        ),
+        "schemes": schemes,
+    }

@@ -1,0 +1,266 @@
+"""The comparison report: one self-contained HTML file drawn from ``compare.json``.
+
+Plotly.js is written inline (about 4.6 MB), so the file opens offline, can be mailed or
+attached to a CI run as it is, and loads nothing from the network. The page layout lives in
+``dashboards/compare_report.html.j2`` (Jinja2, autoescaped); this module turns the JSON into
+figures and table rows. The figures are in :mod:`initsearch.report.compare_plots`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from initsearch.errors import ConfigError
+from initsearch.report.compare_plots import (
+    convergence_figure,
+    emergence_figure,
+    finite,
+    profile_figure,
+    scheme_colors,
+)
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dashboards"
+TEMPLATE = "compare_report.html.j2"
+REQUIRED_KEYS = ("study", "schemes", "stats")
+STATUSES = ("completed", "diverged", "stopped", "failed")
+MAX_PROBLEMS = 100  # runs listed with their reason; the rest are counted
+
+# metric -> (label, +1 if higher is better, -1 if lower is better)
+METRICS: dict[str, tuple[str, int]] = {
+    "first_epoch_accuracy": ("First-epoch accuracy", 1),
+    "final_accuracy": ("Final accuracy", 1),
+    "final_val_loss": ("Final validation loss", -1),
+    "area_under_loss": ("Area under the validation loss curve", -1),
+    "epochs_to_target": ("Epochs to the target accuracy", -1),
+}
+
+
+def load_compare(source: str | Path | dict) -> dict:
+    """The comparison as a dict, from a dict or a ``compare.json`` path; a missing file or a
+    key the report needs is a :class:`ConfigError` naming it."""
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(
+                f"no comparison at {path}; run `initsearch compare FILE --seeds N` first, or "
+                "pass the path of its compare.json"
+            )
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(
+                f"{path} is not valid JSON ({err}); run the comparison again"
+            ) from None
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ConfigError(
+            f"the comparison lacks {', '.join(missing)}: it was not written by "
+            "`initsearch compare`, or by an older version; run the comparison again"
+        )
+    return data
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    v = finite(value)
+    if v is None:
+        return "–"
+    if v != 0 and (abs(v) >= 10**digits or abs(v) < 10 ** -(digits - 1)):
+        return f"{v:.{digits - 1}e}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_p(value: Any) -> str:
+    v = finite(value)
+    if v is None:
+        return "–"
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _interval(low: Any, high: Any) -> str:
+    if finite(low) is None or finite(high) is None:
+        return ""
+    return f"[{fmt(low)}, {fmt(high)}]"
+
+
+def direction(data: dict, metric: str) -> int:
+    """+1 when higher is better, -1 when lower is, 0 when unknown: the comparison's own
+    ``metrics`` entry when it has one, else the known metrics."""
+    declared = ((data.get("metrics") or {}).get(metric) or {}).get("higher_is_better")
+    if isinstance(declared, bool):
+        return 1 if declared else -1
+    return METRICS.get(metric, ("", 0))[1]
+
+
+def _verdict(sign: int, vs: dict) -> str:
+    """'better' / 'worse' than the reference when the corrected test is significant."""
+    if not vs.get("significant"):
+        return ""
+    diff = finite(vs.get("diff"))
+    if not sign or diff is None or diff == 0:
+        return "different"
+    return "better" if diff * sign > 0 else "worse"
+
+
+def stat_tables(data: dict) -> list[dict[str, Any]]:
+    """One table per metric, rows in scheme order with the reference first."""
+    order = [s["name"] for s in data["schemes"]]
+    reference = data.get("reference")
+    rank = {name: (name != reference, i) for i, name in enumerate(order)}
+    by_metric: dict[str, list[dict]] = {}
+    for row in data["stats"]:
+        by_metric.setdefault(row["metric"], []).append(row)
+    known = [m for m in METRICS if m in by_metric] + [m for m in by_metric if m not in METRICS]
+    tables = []
+    for metric in known:
+        label = METRICS.get(metric, (metric.replace("_", " ").capitalize(), 0))[0]
+        sign = direction(data, metric)
+        if metric == "epochs_to_target" and finite(data.get("target_accuracy")) is not None:
+            label = f"{label} ({fmt(data['target_accuracy'])})"
+        rows = []
+        for r in sorted(by_metric[metric], key=lambda r: rank.get(r["scheme"], (True, len(order)))):
+            vs = r.get("vs_reference") or {}
+            rows.append(
+                {
+                    "scheme": r["scheme"],
+                    "reference": r["scheme"] == reference,
+                    "n": r.get("n", 0),
+                    "mean": fmt(r.get("mean")),
+                    "ci": _interval(r.get("ci_low"), r.get("ci_high")),
+                    "diff": fmt(vs.get("diff")) if vs else "",
+                    "diff_ci": _interval(vs.get("ci_low"), vs.get("ci_high")) if vs else "",
+                    "test": vs.get("test", ""),
+                    "p": fmt_p(vs.get("p")) if vs else "",
+                    "p_adjusted": fmt_p(vs.get("p_adjusted")) if vs else "",
+                    "effect_size": fmt(vs.get("effect_size"), 3) if vs else "",
+                    "verdict": _verdict(sign, vs) if vs else "",
+                    "diverged": r.get("diverged", 0),
+                }
+            )
+        wording = {1: "higher is better", -1: "lower is better"}.get(sign, "")
+        tables.append({"metric": metric, "label": label, "direction": wording, "rows": rows})
+    return tables
+
+
+def scheme_rows(data: dict, colors: dict[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for s in data["schemes"]:
+        init = s.get("init") or {}
+        counts = {k: 0 for k in STATUSES}
+        for run in s.get("runs", []):
+            status = run.get("status", "completed")
+            counts[status] = counts.get(status, 0) + 1
+        options = init.get("options") or {}
+        rows.append(
+            {
+                "name": s["name"],
+                "colour": colors[s["name"]],
+                "init": init.get("scheme", ""),
+                "options": ", ".join(f"{k}={v}" for k, v in sorted(options.items())),
+                "custom_scales": bool(init.get("scales")),
+                "runs": len(s.get("runs", [])),
+                "counts": counts,
+                "reference": s["name"] == data.get("reference"),
+            }
+        )
+    return rows
+
+
+def methods(data: dict) -> list[tuple[str, str]]:
+    """The comparison's description of its statistics (``methods``), as (name, text) pairs."""
+    raw = data.get("methods")
+    if not isinstance(raw, dict):
+        return []
+    return [(str(k).replace("_", " "), str(v)) for k, v in raw.items()]
+
+
+def problem_runs(data: dict) -> tuple[list[dict[str, Any]], int]:
+    """Runs that did not complete, with their reason (the first MAX_PROBLEMS) and the total."""
+    out = [
+        {
+            "scheme": s["name"],
+            "seed": r.get("seed"),
+            "status": r.get("status"),
+            "reason": r.get("reason") or "",
+        }
+        for s in data["schemes"]
+        for r in s.get("runs", [])
+        if r.get("status", "completed") != "completed"
+    ]
+    return out[:MAX_PROBLEMS], len(out)
+
+
+def _figure_html(fig: Any, div_id: str) -> str | None:
+    if fig is None:
+        return None
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        default_height=f"{fig.layout.height}px",
+        config={"displaylogo": False, "responsive": True},
+    )
+
+
+def render_compare_report(source: str | Path | dict, template_dir: Path | None = None) -> str:
+    """The report's HTML text (see :func:`write_compare_report`)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from plotly.offline import get_plotlyjs
+
+    data = load_compare(source)
+    folder = Path(template_dir) if template_dir else TEMPLATE_DIR
+    if not (folder / TEMPLATE).is_file():
+        raise ConfigError(
+            f"report template {folder / TEMPLATE} not found; it ships in the repository's "
+            "dashboards/ folder (install initsearch from a clone with `pip install -e .`)"
+        )
+    colors = scheme_colors(s["name"] for s in data["schemes"])
+    problems, problem_count = problem_runs(data)
+    runs = sum(len(s.get("runs", [])) for s in data["schemes"])
+    env = Environment(
+        loader=FileSystemLoader(str(folder)), autoescape=True, undefined=StrictUndefined
+    )
+    seeds = data.get("seeds") or []
+    return env.get_template(TEMPLATE).render(
+        study=data["study"],
+        seeds=seeds,
+        reference=data.get("reference") or "",
+        correction=data.get("correction") or "",
+        target_accuracy=fmt(data.get("target_accuracy")),
+        layers=len(data.get("layer_names") or []),
+        runs=runs,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        schemes=scheme_rows(data, colors),
+        statuses=STATUSES,
+        tables=stat_tables(data),
+        methods=methods(data),
+        problems=problems,
+        problem_count=problem_count,
+        convergence=_figure_html(convergence_figure(data, colors), "convergence-plot"),
+        profiles=_figure_html(profile_figure(data, colors), "profile-plot"),
+        emergence=_figure_html(emergence_figure(data, colors), "emergence-plot"),
+        plotlyjs=get_plotlyjs(),
+    )
+
+
+def write_compare_report(
+    source: str | Path | dict, out_html: str | Path, template_dir: Path | None = None
+) -> Path:
+    """Write the comparison report to ``out_html`` (parents created) and return its path.
+
+    ``source`` is the ``compare.json`` contract as a dict or a path. The file is
+    self-contained: inline plotly.js, no external fonts, scripts or images."""
+    html = render_compare_report(source, template_dir)
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)  # a reader never sees half a report
+    return out
+
+
+__all__ = ["load_compare", "render_compare_report", "write_compare_report"]
