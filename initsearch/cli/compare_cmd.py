@@ -105,7 +105,7 @@ def compare(
         write_outputs,
     )
     from initsearch.config import load_study
-    from initsearch.run.pool import InlinePool, RayPool
+    from initsearch.run.pool import make_pool
 
     cfg = load_study(file)
     if workdir is not None:
@@ -120,15 +120,7 @@ def compare(
     if plan.searched is None and schemes is None:
         err.print(f"[dim]no searched-best: study {cfg.name} has no completed searched trial[/]")
     if todo:
-        if inline:
-            pool = InlinePool()
-        else:
-            pool = RayPool(
-                address=ray_address or cfg.ray.address,
-                cpus_per_trial=cfg.ray.cpus_per_trial,
-                gpus_per_trial=cfg.ray.gpus_per_trial,
-                workers=workers or cfg.ray.workers,
-            )
+        pool = make_pool(cfg.ray, inline, ray_address, workers)
         try:
             _train(plan, pool, err, total, todo, live=not inline and err.is_terminal)
         except KeyboardInterrupt:

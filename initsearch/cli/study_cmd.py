@@ -26,7 +26,7 @@ def start(
     """Create the study, or resume it; run baselines, then search until the budget is spent."""
     from initsearch.config import load_study
     from initsearch.run.driver import StudyDriver, StudyProgress
-    from initsearch.run.pool import InlinePool, RayPool
+    from initsearch.run.pool import make_pool
 
     cfg = load_study(file)
     updates: dict = {}
@@ -36,15 +36,7 @@ def start(
         updates["workdir"] = workdir
     cfg = cfg.model_copy(update=updates) if updates else cfg
     console = Console(stderr=True)
-    if inline:
-        pool = InlinePool()
-    else:
-        pool = RayPool(
-            address=ray_address or cfg.ray.address,
-            cpus_per_trial=cfg.ray.cpus_per_trial,
-            gpus_per_trial=cfg.ray.gpus_per_trial,
-            workers=workers or cfg.ray.workers,
-        )
+    pool = make_pool(cfg.ray, inline, ray_address, workers)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

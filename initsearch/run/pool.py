@@ -122,3 +122,18 @@ class RayPool(TrialPool):
     def shutdown(self) -> None:
         if self.owns_ray and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def make_pool(
+    cfg_ray: Any, inline: bool, address: str | None = None, workers: int | None = None
+) -> TrialPool:
+    """The pool a command asked for: in-process, or Ray with the study's resources (command-line
+    address and worker count override the study file's)."""
+    if inline:
+        return InlinePool()
+    return RayPool(
+        address=address or cfg_ray.address,
+        cpus_per_trial=cfg_ray.cpus_per_trial,
+        gpus_per_trial=cfg_ray.gpus_per_trial,
+        workers=workers or cfg_ray.workers,
+    )
