@@ -33,7 +33,7 @@ METRICS: dict[str, tuple[str, int]] = {
     "first_epoch_accuracy": ("First-epoch accuracy", 1),
     "final_accuracy": ("Final accuracy", 1),
     "final_val_loss": ("Final validation loss", -1),
-    "area_under_loss": ("Area under the validation loss curve", -1),
+    "area_under_loss": ("Area under the training loss curve", -1),
     "epochs_to_target": ("Epochs to the target accuracy", -1),
 }
 
