@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from initsearch.cli.progress import trials_progress
 from initsearch.errors import ConfigError
 
 
@@ -54,14 +54,7 @@ def _train(plan, pool, err: Console, total: int, todo: int, live: bool) -> None:
     if not live:
         run_comparison(plan, pool, lambda p: err.print(f"{p.done}/{total} runs  {text(p)}"))
         return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err) as progress:
+    with trials_progress(err) as progress:
         task = progress.add_task(plan.name, total=total, completed=total - todo, info="")
         run_comparison(plan, pool, lambda p: progress.update(task, completed=p.done, info=text(p)))
 

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from initsearch.cli.progress import trials_progress
 
 app = typer.Typer(
     help="Optuna studies of per-layer init scales, run by Ray, tracked by MLflow.",
@@ -37,15 +38,8 @@ def start(
     cfg = cfg.model_copy(update=updates) if updates else cfg
     console = Console(stderr=True)
     pool = make_pool(cfg.ray, inline, ray_address, workers)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-    )
     try:
-        with Progress(*columns, console=console) as progress:
+        with trials_progress(console) as progress:
             task = progress.add_task(cfg.name, total=cfg.budget.trials, info="starting")
 
             def show(p: StudyProgress) -> None:
