@@ -43,6 +43,8 @@ class TrialResult:
     num_parameters: int = 0
     device: str = "cpu"
     spec: dict[str, Any] = field(default_factory=dict)
+    pack_size: int = 1  # trials trained together with this one (initsearch.train.pack)
+    engine_note: str | None = None  # e.g. why a pack fell back from CUDA graphs to eager
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,8 @@ class TrialResult:
             "num_parameters": self.num_parameters,
             "device": self.device,
             "spec": self.spec,
+            "pack_size": self.pack_size,
+            "engine_note": self.engine_note,
         }
 
 
@@ -89,10 +93,28 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, autocast) -> tu
     return float(total_loss) / n, float(correct) / n
 
 
-def _autocast_factory(device: torch.device, bf16: bool):
+def autocast_factory(device: torch.device, bf16: bool):
     if not bf16:
         return contextlib.nullcontext
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def load_trial_data(spec: TrialSpec, dataset: Dataset | None, device: torch.device) -> Dataset:
+    """The given data set (or the spec's, loaded) on ``device``."""
+    if dataset is None:
+        d = spec.data
+        dataset = load_dataset(d.name, root=d.root, download=d.download, limit=d.limit)
+    return dataset.to(device)
+
+
+def build_member(
+    spec: TrialSpec, dataset: Dataset, device: torch.device
+) -> tuple[nn.Module, InitReport]:
+    """The trial's model, initialised: seeded by the trial's seed, so a pack member starts from
+    exactly the weights its solo run would."""
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.model, dataset).to(device)
+    return model, apply(model, spec.init, data=dataset)
 
 
 def run_trial(
@@ -103,14 +125,8 @@ def run_trial(
 ) -> TrialResult:
     """Train ``spec``'s model from its init and return the curve; never raises on divergence."""
     device = resolve_device(spec.device)
-    if dataset is None:
-        d = spec.data
-        dataset = load_dataset(d.name, root=d.root, download=d.download, limit=d.limit)
-    dataset = dataset.to(device)
-
-    torch.manual_seed(spec.seed)
-    model = build_model(spec.model, dataset).to(device)
-    init_report = apply(model, spec.init, data=dataset)
+    dataset = load_trial_data(spec, dataset, device)
+    model, init_report = build_member(spec, dataset, device)
     optimizer = build_optimizer(model, spec.optimizer)
     budget = spec.budget
     n_train = len(dataset.y_train)
@@ -118,7 +134,7 @@ def run_trial(
     total_steps = steps_per_epoch * budget.epochs
     scheduler = build_scheduler(optimizer, spec.optimizer, total_steps, steps_per_epoch)
     order_rng = torch.Generator().manual_seed(spec.seed)
-    autocast = _autocast_factory(device, spec.bf16)
+    autocast = autocast_factory(device, spec.bf16)
     curve = Curve()
     status, reason, diverged_step = "completed", None, None
     step = 0

@@ -30,10 +30,14 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> 
     return 1.0
 
 
+def warmup_steps(spec: OptimizerSpec, steps_per_epoch: int) -> int:
+    return round(spec.warmup_epochs * steps_per_epoch)
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, spec: OptimizerSpec, total_steps: int, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    warmup = round(spec.warmup_epochs * steps_per_epoch)
+    warmup = warmup_steps(spec, steps_per_epoch)
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, warmup, spec.schedule)
     )

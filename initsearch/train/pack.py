@@ -1,0 +1,298 @@
+"""Packs: K trials of one architecture trained in lockstep as one vectorised model.
+
+The members of a pack share everything but their init: model, data, optimizer settings,
+budget, seed (hence data order: the paired design a comparison wants) and device. Each member
+is built and initialised exactly as :func:`~initsearch.train.engine.run_trial` would build it
+alone, then the members are stacked (:class:`~initsearch.train.stack.StackedModel`) and one
+step trains them all. Each keeps its own optimizer state, learning-rate schedule, curve,
+divergence flag and result, so ``run_pack(specs)[k]`` equals ``run_trial(specs[k])`` up to
+floating-point summation order (tests/test_pack.py states the tolerance).
+
+The step's losses stay on the device and are read once per epoch, so a fast device never
+waits on the host inside an epoch; a member whose loss went bad is found there, its curve cut
+at the step where it happened (as a solo run would have stopped), and it is dropped from the
+stack with the members that finished or were stopped by ``on_epoch`` (a pruner). A diverged
+member only ever touches its own slices, so the others train on undisturbed.
+
+On CUDA the step is captured in a CUDA graph (:mod:`initsearch.train.graphed`) unless
+``graphs=False``; if capture fails the pack trains eagerly and says why in each result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+from torch.func import vmap
+
+from initsearch.data import Dataset
+from initsearch.errors import ConfigError
+from initsearch.inits import InitReport, InitSpec
+from initsearch.train.curve import Curve, summarize
+from initsearch.train.engine import (
+    EVAL_CHUNK,
+    TrialResult,
+    autocast_factory,
+    build_member,
+    load_trial_data,
+    resolve_device,
+)
+from initsearch.train.optim import lr_factor, warmup_steps
+from initsearch.train.spec import TrialSpec
+from initsearch.train.stack import StackedModel, keep_optimizer_state
+
+PackEpochCallback = Callable[[int, int, Curve], bool]
+"""Called after each epoch with (member index, epochs done, member's curve); False stops it."""
+
+
+def pack_key(spec: TrialSpec) -> str:
+    """Everything but the init: trials with equal keys can train as one pack."""
+    return json.dumps(replace(spec, init=InitSpec()).to_dict(), sort_keys=True, default=str)
+
+
+def check_packable(specs: list[TrialSpec]) -> None:
+    if not specs:
+        raise ConfigError("a pack needs at least one trial")
+    first = pack_key(specs[0])
+    for k, spec in enumerate(specs[1:], start=1):
+        if pack_key(spec) != first:
+            raise ConfigError(
+                f"pack member {k} differs from member 0 in more than its init (model, data, "
+                "optimizer, budget, seed and device must be equal); group trials with "
+                "initsearch.train.pack.pack_key before packing"
+            )
+
+
+@dataclass
+class Member:
+    """One trial's bookkeeping inside a pack, replaying the solo engine's curve logic."""
+
+    spec: TrialSpec
+    init: InitReport
+    curve: Curve = field(default_factory=Curve)
+    status: str = "running"
+    reason: str | None = None
+    diverged_step: int | None = None
+
+    def record_epoch(self, losses: list[float], first_step: int, seconds: float) -> None:
+        """Log one epoch's per-step training losses exactly as run_trial logs them: blocks of
+        ``log_every`` steps, cut at the first bad loss (the step a solo run stops at)."""
+        budget = self.spec.budget
+        curve = self.curve
+        block_sum, block_n, epoch_sum, epoch_n = 0.0, 0, 0.0, 0
+        step = first_step
+        for value in losses:
+            if not math.isfinite(value) or value > budget.divergence_loss:
+                self.status, self.diverged_step = "diverged", step
+                self.reason = (
+                    f"training loss {value:.4g} at step {step} (bound {budget.divergence_loss})"
+                )
+                break
+            step += 1
+            block_sum, block_n = block_sum + value, block_n + 1
+            epoch_sum, epoch_n = epoch_sum + value, epoch_n + 1
+            if block_n == budget.log_every:
+                curve.train_step.append(step)
+                curve.train_loss.append(block_sum / block_n)
+                block_sum, block_n = 0.0, 0
+        if block_n:
+            curve.train_step.append(step)
+            curve.train_loss.append(block_sum / block_n)
+        if self.status == "running":
+            curve.epoch_seconds.append(seconds)
+            curve.epoch_train_loss.append(epoch_sum / max(epoch_n, 1))
+
+    def record_eval(self, val_loss: float, val_acc: float, epoch: int, step: int) -> None:
+        if not math.isfinite(val_loss):
+            self.status, self.diverged_step = "diverged", step
+            self.reason = f"validation loss {val_loss} after epoch {epoch}"
+            return
+        self.curve.val_loss.append(val_loss)
+        self.curve.val_accuracy.append(val_acc)
+
+
+def clip_per_member(stack: StackedModel, max_norm: float) -> None:
+    """``clip_grad_norm_`` for each member on its own gradient norm."""
+    grads = [p.grad for p in stack.parameters() if p.grad is not None]
+    if not grads:
+        return
+    sq = torch.stack([g.flatten(1).pow(2).sum(dim=1) for g in grads]).sum(dim=0)
+    coef = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+
+
+def build_pack_optimizer(
+    stack: StackedModel, spec: TrialSpec, device: torch.device
+) -> torch.optim.Optimizer:
+    """The trial's optimizer over the stacked tensors: SGD and AdamW act elementwise, so each
+    member's slice gets exactly its solo update. Fused kernels on CUDA."""
+    o = spec.optimizer
+    fused = True if device.type == "cuda" else None
+    params = list(stack.parameters())
+    if o.name == "sgd":
+        return torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=fused
+        )
+    return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, fused=fused)
+
+
+class PackTrainer:
+    """The stacked model, its optimizer and one training step; eager or CUDA-graphed."""
+
+    def __init__(self, stack: StackedModel, spec: TrialSpec, dataset: Dataset, device) -> None:
+        self.stack = stack
+        self.spec = spec
+        self.dataset = dataset
+        self.device = device
+        self.optimizer = build_pack_optimizer(stack, spec, device)
+        self.autocast = autocast_factory(device, spec.bf16)
+
+    def set_lr(self, value: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+
+    def step(self, idx: torch.Tensor) -> torch.Tensor:
+        """One optimizer step of every member on batch ``idx``; returns the losses ``[K]``."""
+        x, y = self.dataset.x_train[idx], self.dataset.y_train[idx]
+        with self.autocast():
+            logits = self.stack(x)
+        losses = vmap(lambda member_logits: nn.functional.cross_entropy(member_logits.float(), y))(
+            logits
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        if self.spec.optimizer.grad_clip is not None:
+            clip_per_member(self.stack, self.spec.optimizer.grad_clip)
+        self.optimizer.step()
+        return losses.detach()
+
+    def keep(self, members: torch.Tensor) -> None:
+        size_before = self.stack.size
+        mapping = self.stack.keep(members)
+        keep_optimizer_state(self.optimizer, mapping, members, size_before)
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[list[float], list[float]]:
+        """Every member's mean cross-entropy and accuracy on the test split."""
+        x, y = self.dataset.x_test, self.dataset.y_test
+        self.stack.eval()
+        total = torch.zeros(self.stack.size, device=x.device, dtype=torch.float64)
+        correct = torch.zeros(self.stack.size, device=x.device, dtype=torch.int64)
+        for start in range(0, len(y), EVAL_CHUNK):
+            xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+            with self.autocast():
+                logits = self.stack(xb)
+            total += vmap(
+                lambda member_logits, yb=yb: nn.functional.cross_entropy(
+                    member_logits.float(), yb, reduction="sum"
+                )
+            )(logits).double()
+            correct += (logits.argmax(dim=-1) == yb).sum(dim=-1)
+        self.stack.train()
+        n = max(len(y), 1)
+        return (total / n).tolist(), (correct.double() / n).tolist()
+
+
+def run_pack(
+    specs: list[TrialSpec],
+    dataset: Dataset | None = None,
+    on_epoch: PackEpochCallback | None = None,
+    graphs: bool | None = None,
+) -> list[TrialResult]:
+    """Train every spec (equal but for the init) as one pack; one result per spec, in order.
+
+    ``graphs``: capture the step in a CUDA graph (default: on CUDA devices only).
+    """
+    check_packable(specs)
+    spec0 = specs[0]
+    device = resolve_device(spec0.device)
+    dataset = load_trial_data(spec0, dataset, device)
+    members: list[Member] = []
+    models = []
+    for spec in specs:
+        model, report = build_member(spec, dataset, device)
+        models.append(model)
+        members.append(Member(spec, report))
+    num_parameters = sum(p.numel() for p in models[0].parameters())
+    stack = StackedModel(models)
+    del models
+    trainer = make_trainer(stack, spec0, dataset, device, graphs)
+
+    budget = spec0.budget
+    n_train = len(dataset.y_train)
+    steps_per_epoch = math.ceil(n_train / budget.batch_size)
+    total_steps = steps_per_epoch * budget.epochs
+    warmup = warmup_steps(spec0.optimizer, steps_per_epoch)
+    order_rng = torch.Generator().manual_seed(spec0.seed)
+    running = list(range(len(specs)))  # member index of each stack position
+    step = 0
+    stack.train()
+    for epoch in range(budget.epochs):
+        started = time.perf_counter()
+        order = torch.randperm(n_train, generator=order_rng).to(device)
+        losses = []
+        for start in range(0, n_train, budget.batch_size):
+            trainer.set_lr(
+                spec0.optimizer.lr
+                * lr_factor(step + len(losses), total_steps, warmup, spec0.optimizer.schedule)
+            )
+            losses.append(trainer.step(order[start : start + budget.batch_size]))
+        per_member = torch.stack(losses).T.tolist()  # the epoch's one host sync
+        seconds = time.perf_counter() - started
+        for pos, k in enumerate(running):
+            members[k].record_epoch(per_member[pos], step, seconds)
+        step += len(losses)
+        val_loss, val_acc = trainer.evaluate()
+        for pos, k in enumerate(running):
+            member = members[k]
+            if member.status != "running":
+                continue
+            member.record_eval(val_loss[pos], val_acc[pos], epoch + 1, step)
+            if member.status != "running":
+                continue
+            stop = on_epoch is not None and on_epoch(k, epoch + 1, member.curve) is False
+            if stop and epoch + 1 < budget.epochs:
+                member.status = "stopped"
+                member.reason = f"stopped by callback after epoch {epoch + 1}"
+        keep = [pos for pos, k in enumerate(running) if members[k].status == "running"]
+        if not keep:
+            break
+        if len(keep) < len(running):
+            trainer.keep(torch.tensor(keep, device=device))
+            running = [running[pos] for pos in keep]
+
+    return [
+        TrialResult(
+            status="completed" if m.status == "running" else m.status,
+            curve=m.curve,
+            summary=summarize(m.curve, total_steps, budget.target_accuracy),
+            init=m.init,
+            reason=m.reason,
+            diverged_step=m.diverged_step,
+            num_parameters=num_parameters,
+            device=str(device),
+            spec=m.spec.to_dict(),
+            pack_size=len(specs),
+            engine_note=getattr(trainer, "note", None),
+        )
+        for m in members
+    ]
+
+
+def make_trainer(
+    stack: StackedModel, spec: TrialSpec, dataset: Dataset, device, graphs: bool | None
+) -> PackTrainer:
+    """A CUDA-graphed trainer on CUDA (unless ``graphs`` is False), an eager one otherwise."""
+    if graphs is None:
+        graphs = device.type == "cuda"
+    if graphs and device.type == "cuda":
+        from initsearch.train.graphed import GraphedPackTrainer
+
+        return GraphedPackTrainer(stack, spec, dataset, device)
+    return PackTrainer(stack, spec, dataset, device)
