@@ -68,7 +68,9 @@ TARGET_MS = 30.0
 
 # ---- the trials ------------------------------------------------------------------------
 def study_config(args: argparse.Namespace, name: str, workdir: Path):
-    """The trivial study every row runs: no baselines, so every trial is sampled by TPE."""
+    """The trivial study every row runs: no baselines, so every trial is sampled by TPE; one
+    trial per task (packs are measured by benchmarks/pack_throughput.py), so every row pays
+    the per-trial costs this benchmark is about."""
     from initsearch.config import parse_study
 
     raw = {
@@ -79,6 +81,7 @@ def study_config(args: argparse.Namespace, name: str, workdir: Path):
         "baselines": {"schemes": []},
         "budget": {"trials": args.trials},
         "sampler": {"name": "tpe", "seed": 0},
+        "ray": {"pack": 1},
         "workdir": str(workdir),
     }
     return parse_study(raw, "(benchmark)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -167,10 +167,16 @@ class BudgetConfig(Strict):
 
 
 class RayConfig(Strict):
+    """Where trials run. ``cpus_per_trial``/``gpus_per_trial`` are the Ray resources of one
+    task, which trains one trial or one pack. ``pack``: trials trained together as one
+    vectorised model in a task (initsearch.train.pack); ``auto`` sizes packs from the model and
+    the device's free memory (initsearch.train.pack_size), 1 turns packing off."""
+
     address: str | None = None
     cpus_per_trial: float = Field(default=1.0, gt=0)
     gpus_per_trial: float = Field(default=0.0, ge=0)
     workers: int | None = Field(default=None, ge=1)
+    pack: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = "auto"
 
 
 class StudyConfig(Strict):

@@ -60,3 +60,36 @@ def test_platform_overhead_script_writes_table_and_json(tmp_path):
     assert phases["ask (study.ask)"]["seconds"] > 0
     assert report["startup"]["warm_workers"] == 1
     assert report["command"] and report["date"] and report["host"]["loadavg_before"]
+
+
+@pytest.mark.timeout(300)
+def test_pack_throughput_script_reports_every_row(tmp_path):
+    out = tmp_path / "packs.json"
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "pack_throughput.py"),
+        "--device",
+        "cpu",
+        "--depth",
+        "2",
+        "--width",
+        "16",
+        "--samples",
+        "512",
+        "--packs",
+        "1,3",
+        "--threads",
+        "1",
+        "--json",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = {r["row"]: r for r in report["rows"]}
+    assert list(rows) == ["plain loop", "engine (run_trial)", "pack K=1", "pack K=3"]
+    for row in rows.values():
+        assert row["epoch_seconds"] > 0 and row["tflops"] > 0 and row["gbps"] > 0
+        assert row["trial_epochs_per_s"] == pytest.approx(row["trials"] / row["epoch_seconds"])
+    assert rows["plain loop"]["x_plain"] == pytest.approx(1.0)
+    assert rows["pack K=3"]["trials"] == 3

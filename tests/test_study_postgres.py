@@ -95,7 +95,14 @@ def test_two_drivers_at_once_share_the_budget_and_the_baselines(tmp_path, pg_url
     they can overshoot by at most one trial: both pass the check in the same instant."""
     budget = 6
     # 10 epochs (seconds per trial): one driver alone cannot finish while the other starts
-    cfg = tiny_study(tmp_path, storage=pg_url, train={"epochs": 10}, budget={"trials": budget})
+    # one trial per task (no packs): the test is about two drivers interleaving their asks
+    cfg = tiny_study(
+        tmp_path,
+        storage=pg_url,
+        train={"epochs": 10},
+        budget={"trials": budget},
+        ray={"pack": 1},
+    )
     file = write_study(cfg, tmp_path / "tiny.yaml")
     with (
         cli("study", "start", str(file), "--workers", "1", cwd=tmp_path) as a,
@@ -130,7 +137,8 @@ def test_ray_workers_run_a_study_on_postgres(tmp_path, pg_url):
         # a pruner, so that workers report every epoch to the server; its warm-up outlasts the
         # 3 epochs, so no trial is pruned (which trial would be depends on timing)
         pruner = {"name": "median", "warmup_epochs": 100}
-        cfg = tiny_study(tmp_path, storage=pg_url, pruner=pruner)
+        # one trial per task, so that both workers get trials
+        cfg = tiny_study(tmp_path, storage=pg_url, pruner=pruner, ray={"pack": 1})
         driver = StudyDriver(cfg, RayPool(workers=2))
         driver.run()
     finally:

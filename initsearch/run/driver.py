@@ -33,9 +33,9 @@ import optuna
 from optuna.trial import TrialState
 
 from initsearch.config import StudyConfig
-from initsearch.data import load_dataset
+from initsearch.data import Dataset, load_dataset
 from initsearch.inits import InitSpec
-from initsearch.run.job import TrialJob, TrialOutcome
+from initsearch.run.job import PackJob, TrialJob, TrialOutcome
 from initsearch.run.pool import TrialPool, WorkerLost
 from initsearch.search.algorithms import build_pruner, build_sampler
 from initsearch.search.baselines import Baseline, study_baselines
@@ -47,6 +47,7 @@ from initsearch.search.storage import (
     study_lock,
 )
 from initsearch.tracking.mlflow_runs import StudyTracker, default_tracking_uri, trial_params
+from initsearch.train.pack_size import auto_pack_size
 
 STALE_AFTER = float(os.environ.get("INITSEARCH_STALE_AFTER", "60"))
 HEARTBEAT_EVERY = 10.0
@@ -134,6 +135,7 @@ class StudyDriver:
             self.study.set_user_attr("tracking_uri", self.handle.tracking_uri)
         self.baselines = {b.name: b for b in study_baselines(cfg, self.handle.info)}
         self._last_beat = 0.0
+        self.pack_size = 1
 
     # ---- bookkeeping on the shared storage -------------------------------------------
     def heartbeat(self, force: bool = False) -> None:
@@ -265,10 +267,13 @@ class StudyDriver:
         state = {"complete": "COMPLETE", "pruned": "PRUNED"}.get(outcome.state, "FAIL")
         init_dict = outcome.results[0]["init"] if outcome.results else init.to_dict()
         init_dict = {**init.to_dict(), "scales": init_dict.get("scales") or init.scales or []}
+        params = trial_params(init_dict, self.trial_seeds(trial), trial.number)
+        if outcome.results:  # how it was trained: alone (1) or in a pack of K
+            params["pack_size"] = outcome.results[0].get("pack_size", 1)
         run_id = self.tracker.log_trial(
             trial.number,
             state,
-            trial_params(init_dict, self.trial_seeds(trial), trial.number),
+            params,
             outcome.results,
             attrs,
             outcome.started,
@@ -301,6 +306,26 @@ class StudyDriver:
                 trial.set_user_attr("error", outcome.error[-4000:])
             self.study.tell(trial, state=TrialState.FAIL)
 
+    # ---- packs -------------------------------------------------------------------------
+    def resolve_pack_size(self, dataset: Dataset) -> int:
+        """The study's ``ray.pack``; ``auto`` is sized where the trials run (a worker of the
+        pool, with the task's resources), since the driver's machine may have no GPU."""
+        pack = self.cfg.ray.pack
+        if pack != "auto":
+            return int(pack)
+        spec = self.cfg.trial_spec(InitSpec(self.cfg.search.base_init), self.cfg.budget.seeds[0])
+        return int(self.pool.run_once(auto_pack_size, spec, dataset))
+
+    def submit_next(self, total: int | None) -> tuple[Any, list[tuple[optuna.Trial, dict]]]:
+        """Ask for up to a pack of trials (while the budget lasts) and submit them as one task;
+        a pack of one is submitted as a plain trial."""
+        asked = [self.next_job()]
+        while len(asked) < self.pack_size and self.has_next(total):
+            asked.append(self.next_job())
+        jobs = tuple(job for job, _, _ in asked)
+        task = jobs[0] if len(jobs) == 1 else PackJob(jobs)
+        return self.pool.submit(task), [(trial, meta) for _, trial, meta in asked]
+
     # ---- the loop --------------------------------------------------------------------
     def run(self) -> StudyProgress:
         cfg = self.cfg
@@ -317,7 +342,8 @@ class StudyDriver:
             cfg.data.name, root=cfg.data.root, download=cfg.data.download, limit=cfg.data.limit
         )
         self.pool.start(dataset)
-        inflight: dict[Any, tuple[optuna.Trial, dict[str, Any]]] = {}
+        self.pack_size = self.resolve_pack_size(dataset)
+        inflight: dict[Any, list[tuple[optuna.Trial, dict[str, Any]]]] = {}
         used = self.budget_used()
         status = "FINISHED"
         try:
@@ -329,23 +355,27 @@ class StudyDriver:
                     and time.time() < deadline
                     and self.has_next(total)
                 ):
-                    job, trial, meta = self.next_job()
-                    inflight[self.pool.submit(job)] = (trial, meta)
+                    ref, members = self.submit_next(total)
+                    inflight[ref] = members
                 if not inflight:
                     break
                 for ref, outcome in self.pool.wait(list(inflight), timeout=HEARTBEAT_EVERY):
-                    trial, meta = inflight.pop(ref)
+                    members = inflight.pop(ref)
                     if isinstance(outcome, WorkerLost):
-                        self.fail(trial._trial_id, trial.number, outcome.reason, retry=True)
+                        for trial, _ in members:
+                            self.fail(trial._trial_id, trial.number, outcome.reason, retry=True)
                         continue
-                    self.record(trial, outcome, meta["init"])
-                    used = self.budget_used()
-                    self.report(used, outcome)
+                    outcomes = outcome if isinstance(outcome, list) else [outcome]
+                    for (trial, meta), one in zip(members, outcomes, strict=True):
+                        self.record(trial, one, meta["init"])
+                        used = self.budget_used()
+                        self.report(used, one)
         except KeyboardInterrupt:
             status = "KILLED"
-            for ref, (trial, _) in inflight.items():
+            for ref, members in inflight.items():
                 self.pool.cancel(ref)
-                self.fail(trial._trial_id, trial.number, "interrupted by the user", retry=True)
+                for trial, _ in members:
+                    self.fail(trial._trial_id, trial.number, "interrupted by the user", retry=True)
             raise
         finally:
             self.tracker.finish(status)

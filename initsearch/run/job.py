@@ -23,6 +23,13 @@ class TrialJob:
     pruner: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PackJob:
+    """Trials one task trains together as one vectorised model (initsearch.train.pack)."""
+
+    jobs: tuple[TrialJob, ...]
+
+
 @dataclass
 class TrialOutcome:
     """How a trial ended: "complete" with values, "pruned" (incl. diverged) or "failed"."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,10 @@ class TrialPool:
 
     def wait(self, refs: list[Any], timeout: float) -> list[tuple[Any, TrialOutcome | WorkerLost]]:
         raise NotImplementedError
+
+    def run_once(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn`` where trials run (e.g. to size packs for the workers' device)."""
+        return fn(*args)
 
     def cancel(self, ref: Any) -> None:
         """Stop a running job (best effort)."""
@@ -94,6 +99,7 @@ class RayPool(TrialPool):
         cpu_slots = resources.get("CPU", 1) / cpus_per_trial
         gpu_slots = resources.get("GPU", 0) / gpus_per_trial if gpus_per_trial else cpu_slots
         self.workers = workers or max(1, int(min(cpu_slots, gpu_slots)))
+        self.cpus_per_trial, self.gpus_per_trial = cpus_per_trial, gpus_per_trial
         self.remote = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=0)(
             execute
         )
@@ -104,6 +110,11 @@ class RayPool(TrialPool):
 
     def submit(self, job: TrialJob) -> Any:
         return self.remote.remote(job, self._data_ref)
+
+    def run_once(self, fn: Callable[..., Any], *args: Any) -> Any:
+        task = self.ray.remote(num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial)(fn)
+        args = tuple(self._data_ref if isinstance(a, Dataset) else a for a in args)
+        return self.ray.get(task.remote(*args))
 
     def wait(self, refs: list[Any], timeout: float) -> list[tuple[Any, TrialOutcome | WorkerLost]]:
         ready, _ = self.ray.wait(refs, num_returns=1, timeout=timeout)

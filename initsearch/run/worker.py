@@ -1,5 +1,6 @@
 """The worker side of a trial: train every seed, report each epoch to the study for pruning,
-and hand back an outcome. Runs inside a Ray worker process (or in-process for tests).
+and hand back an outcome. Runs inside a Ray worker process (or in-process for tests). A pack
+of trials (``PackJob``) trains its members together and hands back one outcome per member.
 
 The driver owns the study's ask/tell; a worker only reports intermediate values and asks
 whether to prune, through a ``Trial`` handle on the shared storage. Nothing a trial does can
@@ -14,9 +15,10 @@ import traceback
 from dataclasses import replace
 
 from initsearch.data import Dataset
-from initsearch.run.job import TrialJob, TrialOutcome
+from initsearch.run.job import PackJob, TrialJob, TrialOutcome
 from initsearch.search.objective import intermediate_key, metric_value
-from initsearch.train import run_trial
+from initsearch.train import TrialResult, TrialSpec, resolve_device, run_trial
+from initsearch.train.pack import pack_key, run_pack
 
 _STUDIES: dict[tuple[str, str], object] = {}
 
@@ -48,20 +50,54 @@ def node_id() -> str:
     return ""
 
 
-def execute(job: TrialJob, dataset: Dataset) -> TrialOutcome:
-    """Run ``job`` on ``dataset``; every ending is an outcome, never an exception."""
+def new_outcome(job: TrialJob) -> TrialOutcome:
+    return TrialOutcome(
+        job.trial_number,
+        "failed",
+        None,
+        [],
+        pid=os.getpid(),
+        node_id=node_id(),
+        started=time.time(),
+    )
+
+
+def mark_running_here(study, job: TrialJob, outcome: TrialOutcome) -> None:
+    """Where the trial runs, visible while it runs (to find or kill its worker)."""
+    study._storage.set_trial_user_attr(job.trial_id, "pid", outcome.pid)
+    if outcome.node_id:
+        study._storage.set_trial_user_attr(job.trial_id, "node_id", outcome.node_id)
+
+
+def conclude(outcome: TrialOutcome, results: list[dict], metrics: tuple[str, ...]) -> None:
+    """State and values of a trial from its runs (the last run decides how it ended)."""
+    outcome.results = results
+    last = results[-1]
+    if last["status"] == "diverged":
+        outcome.state, outcome.reason = "pruned", f"diverged: {last['reason']}"
+    elif last["status"] == "stopped":
+        outcome.state, outcome.reason = "pruned", "pruned by the study's pruner"
+    else:
+        outcome.state = "complete"
+        outcome.values = [metric_value(m, results) for m in metrics]
+
+
+def crashed(outcome: TrialOutcome, err: Exception) -> None:
+    outcome.state = "failed"
+    outcome.reason = f"{type(err).__name__}: {err}"
+    outcome.error = traceback.format_exc(limit=20)
+
+
+def execute(job: TrialJob | PackJob, dataset: Dataset) -> TrialOutcome | list[TrialOutcome]:
+    """Run a trial (or a pack of trials); every ending is an outcome, never an exception."""
+    if isinstance(job, PackJob):
+        return execute_pack(job, dataset)
     import optuna
 
-    started = time.time()
-    outcome = TrialOutcome(
-        job.trial_number, "failed", None, [], pid=os.getpid(), node_id=node_id(), started=started
-    )
+    outcome = new_outcome(job)
     try:
         study = _study(job)
-        # where the trial runs, visible while it runs (to find or kill its worker)
-        study._storage.set_trial_user_attr(job.trial_id, "pid", outcome.pid)
-        if outcome.node_id:
-            study._storage.set_trial_user_attr(job.trial_id, "node_id", outcome.node_id)
+        mark_running_here(study, job, outcome)
         # every single-objective trial reports its curve (dashboards, pruning reference);
         # only searched trials may be stopped by the pruner
         trial = optuna.trial.Trial(study, job.trial_id) if len(job.metrics) == 1 else None
@@ -75,22 +111,77 @@ def execute(job: TrialJob, dataset: Dataset) -> TrialOutcome:
                 trial.report(getattr(curve, key)[-1], step=epoch)
                 return not (job.prune and trial.should_prune())
 
-            result = run_trial(replace(job.spec, seed=seed), dataset=dataset, on_epoch=on_epoch)
+            result = train_one(replace(job.spec, seed=seed), dataset, on_epoch)
             results.append(result.to_dict())
             if result.status != "completed":
                 break
-        outcome.results = results
-        last = results[-1]
-        if last["status"] == "diverged":
-            outcome.state, outcome.reason = "pruned", f"diverged: {last['reason']}"
-        elif last["status"] == "stopped":
-            outcome.state, outcome.reason = "pruned", "pruned by the study's pruner"
-        else:
-            outcome.state = "complete"
-            outcome.values = [metric_value(m, results) for m in job.metrics]
+        conclude(outcome, results, job.metrics)
     except Exception as err:  # noqa: BLE001 - a crashed trial is recorded, the study goes on
-        outcome.state = "failed"
-        outcome.reason = f"{type(err).__name__}: {err}"
-        outcome.error = traceback.format_exc(limit=20)
+        crashed(outcome, err)
     outcome.finished = time.time()
     return outcome
+
+
+def train_one(spec: TrialSpec, dataset: Dataset, on_epoch) -> TrialResult:
+    """One trial: on a GPU through the pack engine as a pack of one (its CUDA-graphed step
+    beats the eager loop), elsewhere through the plain engine."""
+    if resolve_device(spec.device).type != "cuda":
+        return run_trial(spec, dataset=dataset, on_epoch=on_epoch)
+    return run_pack([spec], dataset, on_epoch=lambda _, epoch, curve: on_epoch(epoch, curve))[0]
+
+
+def pack_groups(jobs: tuple[TrialJob, ...]) -> list[list[int]]:
+    """Indices of jobs that can train as one pack (equal but for the init, same seeds)."""
+    groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault((pack_key(job.spec), job.seeds), []).append(i)
+    return list(groups.values())
+
+
+def execute_pack(pack: PackJob, dataset: Dataset) -> list[TrialOutcome]:
+    """Train the pack's trials together, seed by seed; each member reports its own curve and
+    is pruned on its own. If the pack itself fails (a member's init raising, say), every
+    member is run alone, so only the trial at fault is recorded as failed."""
+    outcomes = []
+    for group in pack_groups(pack.jobs):
+        jobs = [pack.jobs[i] for i in group]
+        try:
+            outcomes += train_group(jobs, dataset)
+        except Exception:  # noqa: BLE001 - isolate the culprit by running members alone
+            outcomes += [execute(job, dataset) for job in jobs]
+    order = {job.trial_number: i for i, job in enumerate(pack.jobs)}
+    return sorted(outcomes, key=lambda o: order[o.trial_number])
+
+
+def train_group(jobs: list[TrialJob], dataset: Dataset) -> list[TrialOutcome]:
+    import optuna
+
+    outcomes = [new_outcome(job) for job in jobs]
+    study = _study(jobs[0])
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        mark_running_here(study, job, outcome)
+    single = len(jobs[0].metrics) == 1
+    trials = [optuna.trial.Trial(study, job.trial_id) if single else None for job in jobs]
+    key = intermediate_key(jobs[0].metrics[0])
+    results: list[list[dict]] = [[] for _ in jobs]
+    running = list(range(len(jobs)))
+    for k, seed in enumerate(jobs[0].seeds):
+        members = list(running)
+
+        def on_epoch(member: int, epoch: int, curve, first: bool = k == 0, members=members) -> bool:
+            i = members[member]
+            if trials[i] is None or not first:
+                return True
+            trials[i].report(getattr(curve, key)[-1], step=epoch)
+            return not (jobs[i].prune and trials[i].should_prune())
+
+        specs = [replace(jobs[i].spec, seed=seed) for i in members]
+        for i, result in zip(members, run_pack(specs, dataset, on_epoch=on_epoch), strict=True):
+            results[i].append(result.to_dict())
+        running = [i for i in members if results[i][-1]["status"] == "completed"]
+        if not running:
+            break
+    for i, outcome in enumerate(outcomes):
+        conclude(outcome, results[i], jobs[i].metrics)
+        outcome.finished = time.time()
+    return outcomes
