@@ -307,6 +307,12 @@ class CompareDriver(StudyDriver):
                 continue
         return False
 
+    def remaining(self, total: int | None) -> int | None:
+        """Waiting trials of this plan (the one claimed by has_next included)."""
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        claimed = 0 if self._popped is None else 1
+        return claimed + sum(trial_key(t) in self.wanted for t in waiting)
+
     def budget_used(self) -> int:
         """Pairs of this plan with a finished run (the progress a user waits for)."""
         return len(finished_keys(self.study) & set(self.wanted))

@@ -316,11 +316,26 @@ class StudyDriver:
         spec = self.cfg.trial_spec(InitSpec(self.cfg.search.base_init), self.cfg.budget.seeds[0])
         return int(self.pool.run_once(auto_pack_size, spec, dataset))
 
-    def submit_next(self, total: int | None) -> tuple[Any, list[tuple[optuna.Trial, dict]]]:
+    def remaining(self, total: int | None) -> int | None:
+        """Trials still to ask for under the shared budget (None: no trial limit)."""
+        return None if total is None else max(total - self.budget_taken(), 0)
+
+    def pack_limit(self, total: int | None, free_slots: int) -> int:
+        """Members for the next pack: at most ``pack_size``, and the remaining trials spread
+        over the free slots, so that 40 trials on 4 GPUs make 4 packs of 10, not one of 40."""
+        left = self.remaining(total) if self.pack_size > 1 else None
+        if left is None:
+            return self.pack_size
+        return max(1, min(self.pack_size, math.ceil(left / max(free_slots, 1))))
+
+    def submit_next(
+        self, total: int | None, free_slots: int = 1
+    ) -> tuple[Any, list[tuple[optuna.Trial, dict]]]:
         """Ask for up to a pack of trials (while the budget lasts) and submit them as one task;
         a pack of one is submitted as a plain trial."""
+        limit = self.pack_limit(total, free_slots)
         asked = [self.next_job()]
-        while len(asked) < self.pack_size and self.has_next(total):
+        while len(asked) < limit and self.has_next(total):
             asked.append(self.next_job())
         jobs = tuple(job for job, _, _ in asked)
         task = jobs[0] if len(jobs) == 1 else PackJob(jobs)
@@ -355,7 +370,7 @@ class StudyDriver:
                     and time.time() < deadline
                     and self.has_next(total)
                 ):
-                    ref, members = self.submit_next(total)
+                    ref, members = self.submit_next(total, self.pool.workers - len(inflight))
                     inflight[ref] = members
                 if not inflight:
                     break
