@@ -75,7 +75,7 @@ class Server:
 # ---- what to serve -----------------------------------------------------------------------
 
 
-def _absolute_store(url: str) -> str:
+def absolute_store(url: str) -> str:
     """Storage and tracking URLs with absolute file paths (the servers run in another folder)."""
     if url.startswith(JOURNAL):
         return JOURNAL + str(Path(url[len(JOURNAL) :]).expanduser().resolve())
@@ -162,9 +162,9 @@ def resolve_target(
             raise ConfigError(
                 "with --storage and no study, pass --tracking-uri too (or name the study)"
             )
-        url = _absolute_store(storage)
+        url = absolute_store(storage)
         check_optuna_store(url)
-        uri = _absolute_store(tracking_uri)
+        uri = absolute_store(tracking_uri)
         check_tracking_store(uri)
         return Target(None, url, uri)
     if study_or_file is None:
@@ -174,7 +174,7 @@ def resolve_target(
     from initsearch.search.storage import open_storage, resolve_storage_url
 
     if storage:
-        check_optuna_store(_absolute_store(storage))
+        check_optuna_store(absolute_store(storage))
     cfg, study = locate_study(study_or_file, workdir=workdir, storage=storage)
     is_file = study_or_file.endswith((".yaml", ".yml")) or Path(study_or_file).is_file()
     base = cfg.workdir if is_file else workdir
@@ -185,10 +185,10 @@ def resolve_target(
         or cfg.tracking_uri
         or f"sqlite:///{(Path(base) / cfg.name / 'mlflow.db').resolve()}"
     )
-    uri = _absolute_store(uri)
+    uri = absolute_store(uri)
     check_tracking_store(uri)
     study_id = open_storage(url).get_study_id_from_name(study.study_name)
-    return Target(study.study_name, _absolute_store(url), uri, study_id)
+    return Target(study.study_name, absolute_store(url), uri, study_id)
 
 
 # ---- ports and processes -----------------------------------------------------------------
@@ -218,6 +218,11 @@ def check_port(host: str, port: int, option: str) -> None:
                 f"port {port} on {host} {why}; choose another with {option} PORT"
                 + (", or stop what listens there" if taken else "")
             ) from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` binds this machine's loopback interface only."""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def _url_host(host: str) -> str:
@@ -399,6 +404,12 @@ def serve(
     if not remote and optuna_port == mlflow_port:
         raise ConfigError(f"--optuna-port and --mlflow-port are both {optuna_port}; pick two")
     check_port(host, optuna_port, "--optuna-port")
+    if not is_loopback(host):
+        err(
+            f"warning: --host {host} exposes the Optuna dashboard and the MLflow UI to the "
+            "network without authentication (both can change the stores); prefer the default "
+            "127.0.0.1 and an SSH tunnel (ssh -L PORT:127.0.0.1:PORT HOST)"
+        )
     servers = [optuna_server(target, host, optuna_port)]
     if not remote:
         check_port(host, mlflow_port, "--mlflow-port")

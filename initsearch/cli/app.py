@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from initsearch.cli import compare_cmd, inits_cmd, study_cmd
+from initsearch.cli import cluster_cmd, compare_cmd, inits_cmd, study_cmd
 from initsearch.cli.dashboard_cmd import dashboard
 from initsearch.cli.train_cmd import train
 
@@ -19,6 +19,7 @@ app.add_typer(inits_cmd.app, name="inits")
 app.add_typer(study_cmd.app, name="study")
 app.command(name="dashboard")(dashboard)
 app.command(name="compare")(compare_cmd.compare)
+app.add_typer(cluster_cmd.app, name="cluster")
 
 
 @app.callback()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,65 @@ class InlinePool(TrialPool):
         return [(ref, self._done.pop(ref)) for ref in refs if ref in self._done]
 
 
+def connect(ray: Any, address: str) -> None:
+    """Join a running cluster (``auto`` inside a Ray job). A token exported by the user turns
+    on Ray's token mode, which Ray does not do by itself for an explicit address."""
+    from initsearch.cluster.auth import enable_token_mode_from_env
+
+    token = enable_token_mode_from_env()
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, ray.exceptions.AuthenticationError) as err:
+        auth = (
+            "that RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH holds its token"
+            if token
+            else "if it uses token authentication, export its token (RAY_AUTH_TOKEN or "
+            "RAY_AUTH_TOKEN_PATH; on the head node `ray get-auth-token` prints it)"
+        )
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {address} ({str(err).splitlines()[0]}); "
+            f"check the address (HEAD:6379), that the cluster runs, and {auth}"
+        ) from None
+
+
+def alive_resources(ray: Any) -> list[dict[str, float]]:
+    """The total resources of each alive node of the cluster."""
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+
+
+def check_fits(nodes: list[dict[str, float]], cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """Fail fast when no node of the cluster can ever run one trial: Ray would queue the
+    tasks forever. A busy cluster is fine (trials wait their turn); so is a node that joins
+    later with ``INITSEARCH_SKIP_RESOURCE_CHECK=1`` (an autoscaling cluster)."""
+    if os.environ.get("INITSEARCH_SKIP_RESOURCE_CHECK", "") not in ("", "0"):
+        return
+    if gpus_per_trial > 0 and not any(r.get("GPU", 0) > 0 for r in nodes):
+        raise ConfigError(
+            f"the study asks for {gpus_per_trial} GPU per trial but the Ray cluster has no "
+            "GPU; set ray.gpus_per_trial: 0 (and train.device: cpu) or use a GPU cluster"
+        )
+    if trial_slots(nodes, cpus_per_trial, gpus_per_trial) == 0:
+        largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
+        raise ConfigError(
+            f"no node of the Ray cluster fits one trial ({cpus_per_trial:g} CPU and "
+            f"{gpus_per_trial:g} GPU per trial; the largest node has {largest.get('CPU', 0):g} "
+            f"CPU and {largest.get('GPU', 0):g} GPU); lower ray.cpus_per_trial / "
+            "ray.gpus_per_trial or add larger nodes"
+        )
+
+
+def trial_slots(nodes: list[dict[str, float]], cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials the cluster runs at once, node by node: a trial cannot span two nodes, so two
+    nodes of 3 CPUs hold two 2-CPU trials, not three."""
+    slots = 0
+    for res in nodes:
+        fit = res.get("CPU", 0) / cpus_per_trial + 1e-9
+        if gpus_per_trial:
+            fit = min(fit, res.get("GPU", 0) / gpus_per_trial + 1e-9)
+        slots += int(fit)
+    return slots
+
+
 class RayPool(TrialPool):
     """Trials as Ray tasks with the study's CPU/GPU share; the data set is put in the object
     store once and every task gets a reference to it."""
@@ -86,19 +146,16 @@ class RayPool(TrialPool):
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
             if address:
-                ray.init(address=address, log_to_driver=False)
+                connect(ray, address)
             else:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-        resources = ray.cluster_resources()
-        if gpus_per_trial > 0 and resources.get("GPU", 0) <= 0:
+        nodes = alive_resources(ray)
+        try:
+            check_fits(nodes, cpus_per_trial, gpus_per_trial)
+        except ConfigError:
             self.shutdown()
-            raise ConfigError(
-                f"the study asks for {gpus_per_trial} GPU per trial but the Ray cluster has no "
-                "GPU; set ray.gpus_per_trial: 0 (and train.device: cpu) or use a GPU cluster"
-            )
-        cpu_slots = resources.get("CPU", 1) / cpus_per_trial
-        gpu_slots = resources.get("GPU", 0) / gpus_per_trial if gpus_per_trial else cpu_slots
-        self.workers = workers or max(1, int(min(cpu_slots, gpu_slots)))
+            raise
+        self.workers = workers or max(1, trial_slots(nodes, cpus_per_trial, gpus_per_trial))
         self.cpus_per_trial, self.gpus_per_trial = cpus_per_trial, gpus_per_trial
         self.remote = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=0)(
             execute
