@@ -24,7 +24,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.pg import free_port
+
 START_TIMEOUT_S = 180.0
 WORKER_STARTS = 3
 HEALTH_PERIOD_MS = 1000
@@ -43,12 +44,6 @@ HEALTH_FAILURES = 5
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 MARKER = "INITSEARCH_TEST_CLUSTER"
 NODE_MARKER = "INITSEARCH_TEST_NODE"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

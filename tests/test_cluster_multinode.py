@@ -29,7 +29,7 @@ from initsearch.search.storage import open_storage
 from tests import pg
 from tests.raycluster import LocalCluster, local_cluster
 from tests.studyutil import tiny_study
-from tests.test_study_cli import baseline_counts, write_study
+from tests.test_study_cli import baseline_counts, wait_until, write_study
 
 pytest.importorskip("ray")
 
@@ -232,16 +232,6 @@ def running_by_node(url: str, name: str) -> dict[str, list[optuna.trial.FrozenTr
     return found
 
 
-def wait_for(check, timeout: float, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    return check()
-
-
 def test_stopped_job_resumes_when_submitted_again(cluster, tmp_path, pg_server, capsys):
     """`cluster stop` interrupts the driver like Ctrl-C (running trials failed and enqueued
     again); submitting the study again takes the next job id and finishes the budget."""
@@ -259,7 +249,7 @@ def test_stopped_job_resumes_when_submitted_again(cluster, tmp_path, pg_server, 
     )  # fmt: skip
     assert again.returncode == 2, again.stderr
     assert f"job {first} of study resume is still" in again.stderr
-    assert wait_for(lambda: running_by_node(url, "resume"), 120), job_logs(cluster, first)
+    assert wait_until(lambda: running_by_node(url, "resume"), 120), job_logs(cluster, first)
     # in this process (no interpreter start-up): the stop must land while the trials train
     code, output = initsearch_here(
         capsys, "cluster", "stop", first, "--address", cluster.address,
@@ -296,7 +286,7 @@ def test_a_study_survives_a_lost_worker_node(cluster, tmp_path, pg_server):
         running = running_by_node(url, "lost")
         return running if running.keys() >= set(nodes.values()) else None
 
-    both = wait_for(on_both_nodes, 180)
+    both = wait_until(on_both_nodes, 180)
     assert both, f"trials never ran on both nodes at once:\n{job_logs(cluster, job)}"
     # the victim: the node whose running trial started last (the furthest from its end)
     victim_id = max(both, key=lambda n: max(t.datetime_start for t in both[n]))

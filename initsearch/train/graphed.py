@@ -19,11 +19,9 @@ If capture fails (an op that cannot be captured, an old driver), the trainer say
 from __future__ import annotations
 
 import torch
-from torch import nn
-from torch.func import vmap
 
 from initsearch.data import Dataset
-from initsearch.train.pack import PackTrainer, clip_per_member
+from initsearch.train.pack import PackTrainer
 from initsearch.train.spec import TrialSpec
 from initsearch.train.stack import StackedModel
 
@@ -58,18 +56,7 @@ class GraphedPackTrainer(PackTrainer):
         self.lr.fill_(value)  # a device write the graph reads; no host sync
 
     def _body(self, idx: torch.Tensor) -> torch.Tensor:
-        x, y = self.dataset.x_train[idx], self.dataset.y_train[idx]
-        with self.autocast():
-            logits = self.stack(x)
-        losses = vmap(lambda member_logits: nn.functional.cross_entropy(member_logits.float(), y))(
-            logits
-        )
-        self.optimizer.zero_grad(set_to_none=False)
-        losses.sum().backward()
-        if self.spec.optimizer.grad_clip is not None:
-            clip_per_member(self.stack, self.spec.optimizer.grad_clip)
-        self.optimizer.step()
-        return losses.detach()
+        return self.train_step(idx, grads_to_none=False)
 
     def _tensors(self) -> list[torch.Tensor]:
         """Everything a warm-up step changes that the run must not see changed."""

@@ -159,13 +159,18 @@ class PackTrainer:
 
     def step(self, idx: torch.Tensor) -> torch.Tensor:
         """One optimizer step of every member on batch ``idx``; returns the losses ``[K]``."""
+        return self.train_step(idx, grads_to_none=True)
+
+    def train_step(self, idx: torch.Tensor, grads_to_none: bool) -> torch.Tensor:
+        """The step itself. A CUDA graph needs gradients kept in place (``grads_to_none``
+        False): it replays writes to the addresses it captured."""
         x, y = self.dataset.x_train[idx], self.dataset.y_train[idx]
         with self.autocast():
             logits = self.stack(x)
         losses = vmap(lambda member_logits: nn.functional.cross_entropy(member_logits.float(), y))(
             logits
         )
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=grads_to_none)
         losses.sum().backward()
         if self.spec.optimizer.grad_clip is not None:
             clip_per_member(self.stack, self.spec.optimizer.grad_clip)
