@@ -239,7 +239,7 @@ def test_stopped_job_resumes_when_submitted_again(cluster, tmp_path, pg_server, 
     baselines = {"schemes": ["kaiming"]}
     cfg, file = slow_study(
         tmp_path, "resume", url, pg_server.create_database(),
-        baselines=baselines, budget={"trials": 2}, train={"epochs": 30},
+        baselines=baselines, budget={"trials": 2}, train={"epochs": 80},
     )  # fmt: skip
     first = submit(cluster, file)
     assert first == "initsearch-resume-1"

@@ -188,12 +188,14 @@ def test_ctrl_c_requeues_running_trials_then_start_completes_and_status_shows_it
     """Ctrl-C mid-study: exit 130, nothing left running, the running trials failed and
     enqueued again; ``study start`` again: exit 0, the full budget, no baseline twice;
     ``study status`` (by name and by file) shows the best value and the baselines."""
-    # 30 epochs: several seconds per trial, so the interrupt lands while trials run
+    # 60 epochs, one trial per task: several seconds per trial, so the interrupt lands while
+    # trials run (packs would finish the four trials together, sooner)
     cfg = tiny_study(
         tmp_path,
-        train={"epochs": 30},
+        train={"epochs": 60},
         budget={"trials": 4},
         baselines={"schemes": ["kaiming", "xavier"]},
+        ray={"pack": 1},
     )
     file = write_study(cfg, tmp_path / "tiny.yaml")
 
