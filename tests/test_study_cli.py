@@ -45,7 +45,7 @@ def write_study(cfg: StudyConfig, path: Path) -> Path:
 class Cli:
     """``python -m initsearch ...`` in its own session (process group) and Ray temp dir."""
 
-    def __init__(self, *args: str, cwd: Path) -> None:
+    def __init__(self, *args: str, cwd: Path, sigint_ignored: bool = False) -> None:
         self.ray_tmp = f"/tmp/rt_{uuid.uuid4().hex[:8]}"  # short: Ray's socket paths
         env = {**os.environ, "RAY_TMPDIR": self.ray_tmp, "COLUMNS": "200"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -57,6 +57,10 @@ class Cli:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            # as `cmd &` in a script (and what Ray spawns from there) starts: SIGINT ignored
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            if sigint_ignored
+            else None,
         )
         self.out = self.err = ""
 
@@ -107,8 +111,8 @@ class Cli:
 
 
 @contextlib.contextmanager
-def cli(*args: str, cwd: Path) -> Iterator[Cli]:
-    run = Cli(*args, cwd=cwd)
+def cli(*args: str, cwd: Path, sigint_ignored: bool = False) -> Iterator[Cli]:
+    run = Cli(*args, cwd=cwd, sigint_ignored=sigint_ignored)
     try:
         yield run
     finally:
@@ -205,7 +209,10 @@ def test_ctrl_c_requeues_running_trials_then_start_completes_and_status_shows_it
             return []
         return [t for t in study.get_trials(states=(TrialState.RUNNING,)) if "pid" in t.user_attrs]
 
-    with cli("study", "start", str(file), "--workers", "2", cwd=tmp_path) as run:
+    # started with SIGINT ignored, as a background command of a script: Ctrl-C must still work
+    with cli(
+        "study", "start", str(file), "--workers", "2", cwd=tmp_path, sigint_ignored=True
+    ) as run:
         victims = wait_until(running_on_a_worker, RUN_TIMEOUT_S)
         assert victims, f"no trial started running:\n{run.err[-3000:]}"
         # the leftover scan sees this run's processes, the trial workers included

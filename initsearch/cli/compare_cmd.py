@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from initsearch.cli.interrupt import honour_ctrl_c
 from initsearch.cli.progress import trials_progress
 from initsearch.errors import ConfigError
 
@@ -100,6 +101,7 @@ def compare(
     from initsearch.config import load_study
     from initsearch.run.pool import make_pool
 
+    honour_ctrl_c()
     cfg = load_study(file)
     if workdir is not None:
         cfg = cfg.model_copy(update={"workdir": workdir})

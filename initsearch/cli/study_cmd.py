@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from initsearch.cli.interrupt import honour_ctrl_c
 from initsearch.cli.progress import trials_progress
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ def start(
     from initsearch.run.driver import StudyDriver, StudyProgress
     from initsearch.run.pool import make_pool
 
+    honour_ctrl_c()
     cfg = load_study(file)
     updates: dict = {}
     if trials is not None:
