@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +32,42 @@ class Curve:
 
     def to_dict(self) -> dict[str, list]:
         return asdict(self)
+
+
+class LossLog:
+    """Training loss as a curve records it, fed one step at a time: the mean of each block of
+    ``every`` steps (a block also ends with its epoch, or where a run stops) and each epoch's
+    mean. The solo engine and a pack's members both record through it, so their curves agree.
+    """
+
+    def __init__(self, curve: Curve, every: int) -> None:
+        self.curve, self.every = curve, every
+        self.block_sum, self.block_n, self.epoch_sum, self.epoch_n = 0.0, 0, 0.0, 0
+
+    def add(self, step: int, value: float) -> None:
+        """The loss of the step that brought the count of steps done to ``step``."""
+        self.block_sum, self.block_n = self.block_sum + value, self.block_n + 1
+        self.epoch_sum, self.epoch_n = self.epoch_sum + value, self.epoch_n + 1
+        if self.block_n == self.every:
+            self.end_block(step)
+
+    def end_block(self, step: int) -> None:
+        if self.block_n:
+            self.curve.train_step.append(step)
+            self.curve.train_loss.append(self.block_sum / self.block_n)
+        self.block_sum, self.block_n = 0.0, 0
+
+    def end_epoch(self, step: int) -> None:
+        self.end_block(step)
+        self.curve.epoch_train_loss.append(self.epoch_sum / max(self.epoch_n, 1))
+        self.epoch_sum, self.epoch_n = 0.0, 0
+
+
+def bad_loss(value: float, step: int, bound: float) -> str | None:
+    """Why a training loss ends a run as diverged (NaN/inf or above ``bound``), or None."""
+    if math.isfinite(value) and value <= bound:
+        return None
+    return f"training loss {value:.4g} at step {step} (bound {bound})"
 
 
 def area_under_loss(curve: Curve, total_steps: int) -> float | None:

@@ -20,7 +20,7 @@ from torch import nn
 from initsearch.data import Dataset, load_dataset
 from initsearch.inits import InitReport, apply
 from initsearch.models import build_model
-from initsearch.train.curve import Curve, Summary, summarize
+from initsearch.train.curve import Curve, LossLog, Summary, bad_loss, summarize
 from initsearch.train.optim import build_optimizer, build_scheduler
 from initsearch.train.spec import TrialSpec
 
@@ -138,12 +138,11 @@ def run_trial(
     curve = Curve()
     status, reason, diverged_step = "completed", None, None
     step = 0
-    block_sum, block_n = 0.0, 0
+    losses = LossLog(curve, budget.log_every)
 
     model.train()
     for epoch in range(budget.epochs):
         started = time.perf_counter()
-        epoch_sum, epoch_n = 0.0, 0
         order = torch.randperm(n_train, generator=order_rng).to(device)
         for start in range(0, n_train, budget.batch_size):
             idx = order[start : start + budget.batch_size]
@@ -151,11 +150,9 @@ def run_trial(
                 logits = model(dataset.x_train[idx])
             loss = nn.functional.cross_entropy(logits.float(), dataset.y_train[idx])
             value = float(loss.detach())
-            if not math.isfinite(value) or value > budget.divergence_loss:
+            reason = bad_loss(value, step, budget.divergence_loss)
+            if reason is not None:
                 status, diverged_step = "diverged", step
-                reason = (
-                    f"training loss {value:.4g} at step {step} (bound {budget.divergence_loss})"
-                )
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -164,22 +161,14 @@ def run_trial(
             optimizer.step()
             scheduler.step()
             step += 1
-            block_sum, block_n = block_sum + value, block_n + 1
-            epoch_sum, epoch_n = epoch_sum + value, epoch_n + 1
-            if block_n == budget.log_every:
-                curve.train_step.append(step)
-                curve.train_loss.append(block_sum / block_n)
-                block_sum, block_n = 0.0, 0
+            losses.add(step, value)
             if on_step is not None:
                 on_step(step)
-        if block_n:
-            curve.train_step.append(step)
-            curve.train_loss.append(block_sum / block_n)
-            block_sum, block_n = 0.0, 0
         if status == "diverged":
+            losses.end_block(step)
             break
         curve.epoch_seconds.append(time.perf_counter() - started)
-        curve.epoch_train_loss.append(epoch_sum / max(epoch_n, 1))
+        losses.end_epoch(step)
         val_loss, val_acc = evaluate(model, dataset.x_test, dataset.y_test, autocast)
         if not math.isfinite(val_loss):
             status, diverged_step = "diverged", step

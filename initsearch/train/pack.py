@@ -33,7 +33,7 @@ from torch.func import vmap
 from initsearch.data import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitReport, InitSpec
-from initsearch.train.curve import Curve, summarize
+from initsearch.train.curve import Curve, LossLog, bad_loss, summarize
 from initsearch.train.engine import (
     EVAL_CHUNK,
     TrialResult,
@@ -80,32 +80,20 @@ class Member:
     diverged_step: int | None = None
 
     def record_epoch(self, losses: list[float], first_step: int, seconds: float) -> None:
-        """Log one epoch's per-step training losses exactly as run_trial logs them: blocks of
-        ``log_every`` steps, cut at the first bad loss (the step a solo run stops at)."""
-        budget = self.spec.budget
-        curve = self.curve
-        block_sum, block_n, epoch_sum, epoch_n = 0.0, 0, 0.0, 0
+        """Log one epoch's per-step training losses exactly as run_trial logs them, cut at the
+        first bad loss (the step a solo run stops at)."""
+        log = LossLog(self.curve, self.spec.budget.log_every)
         step = first_step
         for value in losses:
-            if not math.isfinite(value) or value > budget.divergence_loss:
+            self.reason = bad_loss(value, step, self.spec.budget.divergence_loss)
+            if self.reason is not None:
                 self.status, self.diverged_step = "diverged", step
-                self.reason = (
-                    f"training loss {value:.4g} at step {step} (bound {budget.divergence_loss})"
-                )
-                break
+                log.end_block(step)
+                return
             step += 1
-            block_sum, block_n = block_sum + value, block_n + 1
-            epoch_sum, epoch_n = epoch_sum + value, epoch_n + 1
-            if block_n == budget.log_every:
-                curve.train_step.append(step)
-                curve.train_loss.append(block_sum / block_n)
-                block_sum, block_n = 0.0, 0
-        if block_n:
-            curve.train_step.append(step)
-            curve.train_loss.append(block_sum / block_n)
-        if self.status == "running":
-            curve.epoch_seconds.append(seconds)
-            curve.epoch_train_loss.append(epoch_sum / max(epoch_n, 1))
+            log.add(step, value)
+        self.curve.epoch_seconds.append(seconds)
+        log.end_epoch(step)
 
     def record_eval(self, val_loss: float, val_acc: float, epoch: int, step: int) -> None:
         if not math.isfinite(val_loss):
