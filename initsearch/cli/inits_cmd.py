@@ -40,8 +40,10 @@ from initsearch.cli.options import (
     init_spec,
 )
 from initsearch.data import load_dataset
-from initsearch.inits import InitReport, apply, get_scheme, scheme_names
-from initsearch.models import ModelSpec, ScalableModel, build_model
+from initsearch.inits import InitReport, get_scheme, scheme_names
+from initsearch.models import ModelSpec, ScalableModel
+from initsearch.train import TrialSpec
+from initsearch.train.engine import build_member
 
 app = typer.Typer(
     help="Init schemes: list them, or show what one does to a model at init.",
@@ -178,9 +180,9 @@ def show(
     )
     model_spec.resolved()  # unknown model names fail before the data set loads
     dataset = load_dataset(data, root=data_root, download=download, limit=limit)
-    torch.manual_seed(seed)  # same order as run_trial, so this is the init `train` starts from
-    net = build_model(model_spec, dataset)
-    report = apply(net, spec, data=dataset)
+    # built as run_trial builds it, so this is the init `train --seed` starts from
+    trial = TrialSpec(model=model_spec, init=spec, seed=seed)
+    net, report = build_member(trial, dataset, torch.device("cpu"))
     if as_json:
         result = {
             "model": model_spec.resolved().to_dict(),

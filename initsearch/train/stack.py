@@ -56,13 +56,6 @@ class StackedModel:
     def eval(self) -> StackedModel:
         return self.train(False)
 
-    def member_parameter_count(self) -> int:
-        return sum(p[0].numel() for p in self.params.values())
-
-    def member_state(self, k: int) -> dict[str, torch.Tensor]:
-        """Member ``k``'s parameters and buffers as an ordinary ``state_dict``."""
-        return {name: t[k].detach().clone() for name, t in {**self.params, **self.buffers}.items()}
-
     def keep(self, members: torch.Tensor) -> dict[torch.Tensor, torch.Tensor]:
         """Drop every member not listed in ``members`` (indices into the current stack).
 
