@@ -172,6 +172,7 @@ def resolve_target(
 
     from initsearch.search.locate import locate_study
     from initsearch.search.storage import open_storage, resolve_storage_url
+    from initsearch.tracking.mlflow_runs import default_tracking_uri
 
     if storage:
         check_optuna_store(absolute_store(storage))
@@ -183,7 +184,7 @@ def resolve_target(
         tracking_uri
         or study.user_attrs.get("tracking_uri")
         or cfg.tracking_uri
-        or f"sqlite:///{(Path(base) / cfg.name / 'mlflow.db').resolve()}"
+        or default_tracking_uri(base, cfg.name)
     )
     uri = absolute_store(uri)
     check_tracking_store(uri)

@@ -13,11 +13,9 @@ Optuna, PostgreSQL or an MLflow server for tracking.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from initsearch.cluster.client import Cluster, is_local_address
 from initsearch.errors import ConfigError
-from initsearch.search.storage import default_study_dir, is_embedded
+from initsearch.search.storage import is_embedded
 
 
 def is_embedded_tracking(uri: str) -> bool:
@@ -26,11 +24,6 @@ def is_embedded_tracking(uri: str) -> bool:
     if uri.startswith("databricks"):
         return False
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
-
-
-def default_tracking(workdir: str | Path, study_name: str) -> str:
-    """The study's default tracking URI (as the driver picks it), without creating folders."""
-    return f"sqlite:///{(default_study_dir(workdir, study_name) / 'mlflow.db').resolve()}"
 
 
 def embedded_stores(storage_url: str, tracking_uri: str) -> list[str]:

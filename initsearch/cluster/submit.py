@@ -41,11 +41,11 @@ from initsearch.cluster.stores import (
     alive_node_ips,
     check_one_machine,
     check_reachable,
-    default_tracking,
     embedded_stores,
 )
 from initsearch.errors import ConfigError
 from initsearch.search.storage import resolve_storage_url
+from initsearch.tracking.mlflow_runs import default_tracking_uri
 
 if TYPE_CHECKING:
     from initsearch.config import StudyConfig
@@ -133,7 +133,7 @@ def entrypoint(study: str, python: str, trials: int | None, workers: int | None)
 def study_stores(cfg: StudyConfig) -> tuple[str, str]:
     """(Optuna storage URL, MLflow tracking URI) the study's driver will use."""
     storage_url = resolve_storage_url(cfg.storage, cfg.workdir, cfg.name)
-    return storage_url, cfg.tracking_uri or default_tracking(cfg.workdir, cfg.name)
+    return storage_url, cfg.tracking_uri or default_tracking_uri(cfg.workdir, cfg.name)
 
 
 def submit_study(

@@ -24,9 +24,15 @@ ROLE_TAG = "initsearch.role"
 def default_tracking_uri(workdir: str | Path, study_name: str) -> str:
     """A local SQLite tracking database beside the study's journal (MLflow's file store is
     deprecated)."""
-    path = (default_study_dir(workdir, study_name) / "mlflow.db").resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{(default_study_dir(workdir, study_name) / 'mlflow.db').resolve()}"
+
+
+def make_sqlite_folder(tracking_uri: str) -> None:
+    """Create the folder of a local SQLite tracking database (MLflow will not)."""
+    prefix = "sqlite:///"
+    path = tracking_uri[len(prefix) :] if tracking_uri.startswith(prefix) else ""
+    if path and path != ":memory:" and "?" not in path and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def prefer_wal(tracking_uri: str) -> None:
@@ -102,6 +108,7 @@ class StudyTracker:
     def __init__(self, tracking_uri: str, study_name: str, storage_url: str = "") -> None:
         from mlflow import MlflowClient
 
+        make_sqlite_folder(tracking_uri)
         prefer_wal(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.tracking_uri = tracking_uri
