@@ -383,8 +383,9 @@ class StudyDriver:
                     outcomes = outcome if isinstance(outcome, list) else [outcome]
                     for (trial, meta), one in zip(members, outcomes, strict=True):
                         self.record(trial, one, meta["init"])
-                        used = self.budget_used()
-                        self.report(used, one)
+                    # one read of the shared storage per finished task, not per pack member
+                    used = self.budget_used()
+                    self.report(used, outcomes[-1])
         except KeyboardInterrupt:
             status = "KILLED"
             for ref, members in inflight.items():
