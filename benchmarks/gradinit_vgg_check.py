@@ -106,7 +106,7 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - started)
             acc[name].append(result.curve.val_accuracy)
             if name in profiles:
-                profiles[name].append(result.init.scales)
+                profiles[name].append(result.init.applied_scales)
                 names = result.init.layer_names
             print(
                 f"seed {seed} {name:12s} status {result.status} acc/epoch "

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
 
 import pytest
+
+from initsearch.cli.inits_cmd import show
+from initsearch.cli.options import trial_spec
+from initsearch.cli.train_cmd import train
+from initsearch.train import TrialSpec
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -19,6 +25,13 @@ def test_help_lists_train():
     proc = run_cli("--help")
     assert proc.returncode == 0
     assert "train" in proc.stdout
+
+
+@pytest.mark.parametrize("command", [train, show])
+def test_option_defaults_are_the_engine_defaults(command):
+    """Commands take every default from the engine's specs: no options, the default trial."""
+    defaults = {k: p.default for k, p in inspect.signature(command).parameters.items()}
+    assert trial_spec(defaults) == TrialSpec()
 
 
 def test_train_json_on_digits():

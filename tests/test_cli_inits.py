@@ -19,19 +19,11 @@ from initsearch.cli import main
 from initsearch.cli.options import parse_init_options
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply, get_scheme, scheme_names
+from initsearch.inits.measurement import LAYER_KEYS
 from initsearch.models import DataShape, ModelSpec, build_model
 
 MNIST1D = DataShape((40,), "vector", 10)
 DIGITS = DataShape((1, 8, 8), "image", 10)
-LAYER_KEYS = {
-    "name",
-    "depth",
-    "scale",
-    "weight_std",
-    "activation_std",
-    "dead_fraction",
-    "grad_norm",
-}
 
 SHOW_MLP = ("inits", "show", "--model", "mlp", "--depth", "4", "--data", "mnist1d")
 RUNS: dict[str, tuple[str, ...]] = {
@@ -142,7 +134,7 @@ def test_show_json_is_the_init_train_starts_from(runs):
     out = json.loads(proc.stdout)
     report = out["report"]
     assert out["init"]["options"] == {"mode": "fan_out", "threshold": 0.05}
-    assert report["scales"] == [0.5, 1.0, 1.0, 1.0, 2.0]
+    assert report["applied_scales"] == [0.5, 1.0, 1.0, 1.0, 2.0]
     diag = report["diagnostics"]
     assert diag["threshold"] == 0.05
     assert diag["batch_size"] == 256

@@ -12,19 +12,8 @@ import torch
 from initsearch.data import Dataset, load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply
-from initsearch.inits.diagnostics import compute_diagnostics
+from initsearch.inits.measurement import DIAGNOSTICS_KEYS, LAYER_KEYS, compute_diagnostics
 from initsearch.models import ModelSpec, build_model
-
-TOP_KEYS = {"batch_size", "threshold", "loss", "log_emergence", "active_fraction", "layers"}
-LAYER_KEYS = {
-    "name",
-    "depth",
-    "scale",
-    "weight_std",
-    "activation_std",
-    "dead_fraction",
-    "grad_norm",
-}
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +31,28 @@ def test_contract_keys_lengths_and_json(digits: Dataset) -> None:
     model = build(ModelSpec(name="mlp", depth=3, width=16), digits)
     report = apply(model, InitSpec("emergence", options={"alpha": 1.2}), data=digits)
     diag = report.diagnostics
-    assert set(diag) == TOP_KEYS
+    # the contract, written out once here; other tests import the key sets
+    assert {
+        "batch_size",
+        "threshold",
+        "loss",
+        "log_emergence",
+        "active_fraction",
+        "layers",
+    } == DIAGNOSTICS_KEYS
+    assert {
+        "name",
+        "depth",
+        "scale",
+        "weight_std",
+        "activation_std",
+        "dead_fraction",
+        "grad_norm",
+    } == LAYER_KEYS
+    assert set(diag) == DIAGNOSTICS_KEYS
     layers = model.scalable_layers()
     assert len(diag["layers"]) == len(layers)
-    for entry, layer, scale in zip(diag["layers"], layers, report.scales, strict=True):
+    for entry, layer, scale in zip(diag["layers"], layers, report.applied_scales, strict=True):
         assert set(entry) == LAYER_KEYS
         assert entry["name"] == layer.name and entry["depth"] == layer.depth
         assert entry["scale"] == scale

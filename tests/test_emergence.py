@@ -13,15 +13,15 @@ from torch import nn
 from initsearch.data import Dataset, load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply, scheme_names
-from initsearch.inits.activity import following_activations, record_activity
-from initsearch.inits.emergence import emergence
-from initsearch.inits.measure import (
+from initsearch.inits.measurement.emergence_measure import (
     emergence_count,
     emergence_of_dag,
     level_counts,
     log_emergence,
 )
+from initsearch.inits.measurement.layer_activity import following_activations, record_activity
 from initsearch.inits.registry import InitContext
+from initsearch.inits.schemes.emergence import emergence
 from initsearch.models import DataShape, ModelSpec, build_model
 
 VECTOR = DataShape((12,), "vector", 5)
@@ -60,7 +60,7 @@ def test_weights_are_base_times_alpha_powers(base: str) -> None:
     model = build_model(spec, VECTOR)
     report = apply(model, InitSpec("emergence", options={"alpha": 1.3, "base": base}))
     expected = [1.3 ** (d - 2) for d in range(5)]
-    assert report.scales == pytest.approx(expected)
+    assert report.applied_scales == pytest.approx(expected)
     for layer, ref_layer, s in zip(
         model.scalable_layers(), ref.scalable_layers(), expected, strict=True
     ):
@@ -75,9 +75,9 @@ def test_pivot_option_and_user_scales_compose() -> None:
         model,
         InitSpec("emergence", scales=(2.0, 1.0, 1.0), options={"alpha": 2.0, "pivot": 0}),
     )
-    assert report.scales == pytest.approx([2.0 * 1.0, 2.0, 4.0])
+    assert report.applied_scales == pytest.approx([2.0 * 1.0, 2.0, 4.0])
     half = apply(model, InitSpec("emergence", options={"alpha": 2.0, "pivot": 1.0}))
-    assert half.scales == pytest.approx([0.5, 1.0, 2.0])
+    assert half.applied_scales == pytest.approx([0.5, 1.0, 2.0])
 
 
 def test_biases_untouched() -> None:
@@ -95,14 +95,16 @@ def test_biases_untouched() -> None:
 def test_qkv_share_a_scale_and_resnet_follows_depth() -> None:
     tf = build_model(ModelSpec(name="transformer", depth=2, width=8, heads=2), VECTOR)
     report = apply(tf, InitSpec("emergence", options={"alpha": 1.2}))
-    by_name = dict(zip(report.layer_names, report.scales, strict=True))
+    by_name = dict(zip(report.layer_names, report.applied_scales, strict=True))
     assert by_name["blocks.0.attn.q"] == by_name["blocks.0.attn.k"] == by_name["blocks.0.attn.v"]
     assert by_name["blocks.0.attn.out"] == pytest.approx(1.2 * by_name["blocks.0.attn.q"])
     resnet = build_model(ModelSpec(name="resnet", depth=8, width=4), DIGITS)
     layers = resnet.scalable_layers()
     report = apply(resnet, InitSpec("emergence", options={"alpha": 1.2}))
     pivot = max(layer.depth for layer in layers) // 2
-    assert report.scales == pytest.approx([1.2 ** (layer.depth - pivot) for layer in layers])
+    assert report.applied_scales == pytest.approx(
+        [1.2 ** (layer.depth - pivot) for layer in layers]
+    )
 
 
 def test_bias_free_relu_mlp_function_scales_by_product_of_scales() -> None:

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from initsearch.data import load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply
-from initsearch.inits.gradinit import GradInitResult, gradinit_scales, model_defaults
-from initsearch.inits.gradinit_opt import GradInitConfig, ScaleAdam, resolve_config
+from initsearch.inits.schemes.gradinit import GradInitResult, gradinit_scales, model_defaults
+from initsearch.inits.schemes.gradinit_opt import GradInitConfig, ScaleAdam, resolve_config
 from initsearch.models import ModelSpec, build_model
 
 DEEP_MLP = ModelSpec(name="mlp", depth=8, width=32)
@@ -79,8 +79,8 @@ def test_lowers_lookahead_loss_on_deep_mlp(digits):
     assert after < before - 0.02
     result: GradInitResult = learned.gradinit_result
     assert len(result.history["loss"]) == 40
-    assert report.scales == result.per_layer
-    assert report.scales != [1.0] * len(report.scales)
+    assert report.applied_scales == result.per_layer
+    assert report.applied_scales != [1.0] * len(report.applied_scales)
 
 
 def test_weights_are_scaled_base_weights(digits):
@@ -197,8 +197,8 @@ def test_deterministic_under_manual_seed(digits):
 def test_architectures(digits, spec):
     model, report = build(spec, digits, seed=0, scheme="gradinit", iters=3, batch_size=32)
     layers = model.scalable_layers()
-    assert len(report.scales) == len(layers) == len(model.gradinit_result.per_layer)
-    assert all(math.isfinite(s) and s > 0 for s in report.scales)
+    assert len(report.applied_scales) == len(layers) == len(model.gradinit_result.per_layer)
+    assert all(math.isfinite(s) and s > 0 for s in report.applied_scales)
     assert model.training  # modes restored
     for m in model.modules():  # batch norm statistics untouched by GradInit
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):

@@ -302,8 +302,8 @@ def test_user_scales_multiply_on_top_and_are_reported():
     base_report = apply(base, InitSpec("kaiming"))
     torch.manual_seed(11)
     report = apply(scaled, InitSpec("kaiming", scales=scales))
-    assert base_report.scales == [1.0, 1.0, 1.0]
-    assert report.scales == list(scales)
+    assert base_report.applied_scales == [1.0, 1.0, 1.0]
+    assert report.applied_scales == list(scales)
     assert report.layer_names == ["hidden.0", "hidden.1", "head"]
     for a, b, s in zip(base.scalable_layers(), scaled.scalable_layers(), scales, strict=True):
         assert torch.allclose(b.weight, a.weight * s, rtol=1e-6, atol=0)

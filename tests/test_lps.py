@@ -17,7 +17,7 @@ from initsearch.data import load_dataset
 from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply, get_scheme
-from initsearch.inits.lps import (
+from initsearch.inits.schemes.lps import (
     conv_anchor_rows,
     init_layer,
     quadratic_relu,

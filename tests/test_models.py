@@ -17,6 +17,7 @@ from initsearch.models import (
     ScalableLayer,
     ScalableModel,
     build_model,
+    layer_list,
 )
 
 SHAPES = {
@@ -149,6 +150,25 @@ def test_names_stable_across_builds(model_name: str) -> None:
 )
 def test_layer_counts(spec: ModelSpec, shape_name: str, count: int) -> None:
     assert build_model(spec, SHAPES[shape_name]).num_scalable() == count
+
+
+@pytest.mark.parametrize(("model_name", "shape_name"), list(itertools.product(MODEL_NAMES, SHAPES)))
+def test_layer_list_without_weights_matches_the_built_model(
+    model_name: str, shape_name: str
+) -> None:
+    spec, shape = tiny(model_name), SHAPES[shape_name]
+    rng = torch.random.get_rng_state()
+    listed = layer_list(spec, shape)
+    assert torch.equal(torch.random.get_rng_state(), rng)  # a meta build draws nothing
+    layers = build_model(spec, shape).scalable_layers()
+    assert listed == [(layer.name, layer.depth) for layer in layers]
+
+
+def test_layer_list_of_a_large_model_allocates_nothing() -> None:
+    spec = ModelSpec(name="vgg", depth=19, width=4096)  # ~10^10 weights: 40 GB if allocated
+    assert len(layer_list(spec, DataShape((3, 32, 32), "image", 10))) == 17
+    with pytest.raises(ConfigError, match="VGG"):
+        layer_list(ModelSpec(name="vgg", depth=12), SHAPES["digits"])
 
 
 def test_resnet110_builds_with_expected_depths() -> None:

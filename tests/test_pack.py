@@ -52,7 +52,7 @@ def member_specs(model: ModelSpec, inits: list[InitSpec], **kwargs) -> list[Tria
 
 def rounding_sensitivity(spec: TrialSpec, solo: TrialResult, data) -> float:
     """How far the solo run moves when its initial weights move by rounding (3e-7 relative)."""
-    n = len(solo.init.scales)
+    n = len(solo.init.applied_scales)
     scales = [x * (1 + 3e-7) for x in (spec.init.scales or [1.0] * n)]
     twin = run_trial(replace(spec, init=replace(spec.init, scales=scales)), data)
     return float(np.abs(np.subtract(solo.curve.train_loss, twin.curve.train_loss)).max())
@@ -71,7 +71,7 @@ def assert_same_run(
         member.curve.val_accuracy, solo.curve.val_accuracy, atol=ACC_SAMPLES / n_test + 1e-12
     )
     np.testing.assert_allclose(member.curve.epoch_train_loss, solo.curve.epoch_train_loss, atol=tol)
-    assert member.init.scales == pytest.approx(solo.init.scales)
+    assert member.init.applied_scales == pytest.approx(solo.init.applied_scales)
 
 
 MIXED_INITS = [

@@ -11,9 +11,10 @@ from initsearch.data import load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec
 from initsearch.models import ModelSpec
-from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialSpec, run_trial
+from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialResult, TrialSpec, run_trial
 from initsearch.train.curve import Curve, area_under_loss, summarize
 from initsearch.train.optim import lr_factor
+from initsearch.train.spec import spec_from
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,30 @@ def test_bad_specs_are_config_errors():
         Budget(epochs=0)
     with pytest.raises(ConfigError, match="scalable layers"):
         run_trial(small_spec(init=InitSpec(scales=(1.0,))), dataset=load_dataset("digits"))
+
+
+def test_data_spec_loads_its_data_set(digits):
+    loaded = DataSpec(name="digits", limit=100).load()
+    assert loaded.name == "digits" and len(loaded.y_train) == 100
+    assert torch.equal(loaded.x_train, digits.x_train[:100])
+    assert torch.equal(loaded.x_test, digits.x_test)
+
+
+def test_spec_from_picks_field_names_and_nested_specs():
+    options = {"lr": 0.1, "epochs": 3, "name": "adamw", "unrelated": 1}
+    assert spec_from(OptimizerSpec, options) == OptimizerSpec(name="adamw", lr=0.1)
+    assert spec_from(Budget, options) == Budget(epochs=3)
+    spec = small_spec(init=InitSpec("emergence", scales=(1.0, 2.0, 1.0), options={"alpha": 1.2}))
+    assert spec_from(TrialSpec, spec.to_dict()) == spec
+    with pytest.raises(ConfigError, match="learning rate"):
+        spec_from(OptimizerSpec, {"lr": 0.0})
+
+
+def test_result_round_trips_through_its_dict(digits):
+    result = run_trial(small_spec(budget=Budget(epochs=1, batch_size=256)), dataset=digits)
+    again = TrialResult.from_dict(result.to_dict())
+    assert again == result
+    assert again.init.applied_scales == result.init.applied_scales == [1.0, 1.0, 1.0]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

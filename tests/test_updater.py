@@ -13,8 +13,8 @@ from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply, get_scheme
 from initsearch.inits.registry import InitContext
-from initsearch.inits.updater import OPTIONS, UpdaterConfig, meta_train, updater
-from initsearch.inits.updater_net import (
+from initsearch.inits.schemes.updater import OPTIONS, UpdaterConfig, meta_train, updater
+from initsearch.inits.schemes.updater_net import (
     FEATURE_NAMES,
     ScaleUpdaterNet,
     layer_features,
@@ -97,10 +97,10 @@ def test_scales_are_positive_per_layer_and_multiply_the_base_init(mnist1d):
     model, report = init(spec, mnist1d, "updater", QUICK, 3)
     layers = model.scalable_layers()
     assert report.scheme == "updater"
-    assert len(report.scales) == len(layers) == 3
-    assert all(math.isfinite(s) and s > 0 for s in report.scales)
+    assert len(report.applied_scales) == len(layers) == 3
+    assert all(math.isfinite(s) and s > 0 for s in report.applied_scales)
     assert report.layer_names == [layer.name for layer in layers]
-    for w_base, w, s in zip(weights(base), weights(model), report.scales, strict=True):
+    for w_base, w, s in zip(weights(base), weights(model), report.applied_scales, strict=True):
         torch.testing.assert_close(w, w_base * s)
 
 
@@ -108,7 +108,7 @@ def test_zero_outer_iterations_is_exactly_the_base_init(mnist1d):
     spec = ModelSpec("mlp", depth=2, width=16)
     base, _ = init(spec, mnist1d, "xavier", {}, 5)
     model, report = init(spec, mnist1d, "updater", {"base": "xavier", "outer_iters": 0}, 5)
-    assert report.scales == [1.0] * 3
+    assert report.applied_scales == [1.0] * 3
     for w_base, w in zip(weights(base), weights(model), strict=True):
         torch.testing.assert_close(w, w_base, rtol=0, atol=0)
 
@@ -132,8 +132,8 @@ def test_features_see_a_misscaled_base(mnist1d):
 
 def test_under_scaled_base_is_scaled_up(under_runs):
     for _base, model, report in under_runs:
-        log_scales = torch.tensor(report.scales).log()
-        assert log_scales.mean() > math.log(1.25), report.scales
+        log_scales = torch.tensor(report.applied_scales).log()
+        assert log_scales.mean() > math.log(1.25), report.applied_scales
         assert model.training
 
 
@@ -152,7 +152,7 @@ def test_same_seed_same_scales_and_rng_stream(mnist1d):
     runs = []
     for seed in (7, 7, 8):
         model, report = init(spec, mnist1d, "updater", QUICK, seed)
-        runs.append((report.scales, weights(model), torch.rand(3)))
+        runs.append((report.applied_scales, weights(model), torch.rand(3)))
     (s1, w1, r1), (s2, w2, r2), (s3, _, r3) = runs
     assert s1 == s2
     for a, b in zip(w1, w2, strict=True):
@@ -173,8 +173,8 @@ def test_same_seed_same_scales_and_rng_stream(mnist1d):
 def test_runs_on_architectures(spec, dataset, mnist1d, digits):
     data = mnist1d if dataset == "mnist1d" else digits
     model, report = init(spec, data, "updater", QUICK, 0)
-    assert len(report.scales) == model.num_scalable()
-    assert all(math.isfinite(s) and s > 0 for s in report.scales)
+    assert len(report.applied_scales) == model.num_scalable()
+    assert all(math.isfinite(s) and s > 0 for s in report.applied_scales)
     assert model.training
     assert all(p.grad is None for p in model.parameters())
     for module in model.modules():  # batch-norm running statistics are left untouched

@@ -37,12 +37,11 @@ from initsearch.cli.options import (
     Scales,
     Seed,
     Width,
-    init_spec,
+    trial_spec,
 )
-from initsearch.data import load_dataset
-from initsearch.inits import InitReport, get_scheme, scheme_names
+from initsearch.inits import InitReport, InitSpec, all_schemes
 from initsearch.models import ModelSpec, ScalableModel
-from initsearch.train import TrialSpec
+from initsearch.train import DataSpec, TrialSpec
 from initsearch.train.engine import build_member
 
 app = typer.Typer(
@@ -60,7 +59,7 @@ def list_schemes(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    infos = [get_scheme(name) for name in scheme_names()]
+    infos = all_schemes()
     if as_json:
         rows = [
             {"name": i.name, "summary": i.summary, "options": i.options, "needs_data": i.needs_data}
@@ -112,7 +111,7 @@ def print_report(report: InitReport, model: ScalableModel, console: Console) -> 
                 "scale": scale,
                 "weight_std": float(layer.weight.detach().float().std()),
             }
-            for layer, scale in zip(model.scalable_layers(), report.scales, strict=True)
+            for layer, scale in zip(model.scalable_layers(), report.applied_scales, strict=True)
         ]
     table = Table(title=f"init {report.scheme}: {len(layers)} scalable layers")
     columns = ("layer", "depth", "scale", "weight std", "act std", "dead", "grad norm")
@@ -151,43 +150,33 @@ def print_report(report: InitReport, model: ScalableModel, console: Console) -> 
     "non-finite figures (log E is -inf when E = 0) print as null."
 )
 def show(
-    model: ModelName = "mlp",
-    depth: Depth = None,
-    width: Width = None,
-    activation: Activation = "relu",
-    batch_norm: BatchNorm = False,
-    heads: Heads = 4,
-    norm_position: NormPosition = "pre",
-    data: DataName = "mnist1d",
-    data_root: DataRoot = None,
-    download: Download = False,
-    limit: Limit = None,
-    init: InitName = "kaiming",
+    model: ModelName = ModelSpec.name,
+    depth: Depth = ModelSpec.depth,
+    width: Width = ModelSpec.width,
+    activation: Activation = ModelSpec.activation,
+    batch_norm: BatchNorm = ModelSpec.batch_norm,
+    heads: Heads = ModelSpec.heads,
+    norm_position: NormPosition = ModelSpec.norm_position,
+    data: DataName = DataSpec.name,
+    data_root: DataRoot = DataSpec.root,
+    download: Download = DataSpec.download,
+    limit: Limit = DataSpec.limit,
+    init: InitName = InitSpec.scheme,
     scales: Scales = None,
     option: InitOptions = None,
-    seed: Seed = 0,
+    seed: Seed = TrialSpec.seed,
     as_json: AsJson = False,
 ) -> None:
-    spec = init_spec(init, scales, option)
-    model_spec = ModelSpec(
-        name=model,
-        depth=depth,
-        width=width,
-        activation=activation,
-        batch_norm=batch_norm,
-        heads=heads,
-        norm_position=norm_position,
-    )
-    model_spec.resolved()  # unknown model names fail before the data set loads
-    dataset = load_dataset(data, root=data_root, download=download, limit=limit)
+    trial = trial_spec(locals())
+    resolved = trial.model.resolved()  # unknown model names fail before the data set loads
+    dataset = trial.data.load()
     # built as run_trial builds it, so this is the init `train --seed` starts from
-    trial = TrialSpec(model=model_spec, init=spec, seed=seed)
     net, report = build_member(trial, dataset, torch.device("cpu"))
     if as_json:
         result = {
-            "model": model_spec.resolved().to_dict(),
+            "model": resolved.to_dict(),
             "data": dataset.name,
-            "init": spec.to_dict(),
+            "init": trial.init.to_dict(),
             "seed": seed,
             "num_parameters": sum(p.numel() for p in net.parameters()),
             "report": report.to_dict(),

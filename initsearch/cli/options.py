@@ -1,22 +1,27 @@
 """Command-line options shared by commands that build a model on a data set with an init.
 
 Each alias is an ``Annotated`` type carrying its ``typer.Option`` (help text and flag name come
-from here, the default stays in the command's signature), so ``train`` and ``inits show``
-spell and document ``--model``, ``--data``, ``--init``, ``--scales``, ``--option`` ...
-identically, and ``init_spec`` turns --init/--scales/--option into a checked ``InitSpec``.
+from here), so ``train`` and ``inits show`` spell and document ``--model``, ``--data``,
+``--init``, ``--scales``, ``--option`` ... identically. Defaults are not written here: a
+command's signature takes each from the engine spec that defines it (``ModelSpec.name``,
+``OptimizerSpec.lr``, ...). Option names are the spec's field names, except where two specs
+share one (``--model``, ``--data``, ``--optimizer`` name their spec; ``--data-root`` is
+``DataSpec.root``), and :func:`trial_spec` turns a command's options into one ``TrialSpec``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
 
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec, get_scheme
-from initsearch.inits.diagnostics import DEFAULT_BATCH, DEFAULT_THRESHOLD
-from initsearch.inits.registry import SchemeInfo
+from initsearch.inits import InitSpec, SchemeInfo, get_scheme
+from initsearch.inits.measurement import DEFAULT_BATCH, DEFAULT_THRESHOLD
+from initsearch.models import ModelSpec
+from initsearch.train.spec import Budget, DataSpec, OptimizerSpec, TrialSpec, spec_from
 
 ModelName = Annotated[str, typer.Option(help="mlp | vgg | resnet | transformer")]
 Depth = Annotated[int | None, typer.Option(help="layers/blocks (architecture default)")]
@@ -40,6 +45,20 @@ InitOptions = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option()]
+Optimizer = Annotated[str, typer.Option(help="sgd | adamw")]
+Lr = Annotated[float, typer.Option(help="learning rate")]
+Momentum = Annotated[float, typer.Option(help="SGD momentum")]
+WeightDecay = Annotated[float, typer.Option()]
+WarmupEpochs = Annotated[float, typer.Option(help="linear warmup length")]
+Schedule = Annotated[str, typer.Option(help="constant | cosine")]
+GradClip = Annotated[float | None, typer.Option(help="clip gradient norm")]
+Epochs = Annotated[int, typer.Option()]
+BatchSize = Annotated[int, typer.Option()]
+LogEvery = Annotated[int, typer.Option(help="record training loss every k steps")]
+TargetAccuracy = Annotated[float | None, typer.Option(help="for epochs-to-target")]
+DivergenceLoss = Annotated[float, typer.Option(help="loss above this = diverged")]
+Device = Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")]
+Bf16 = Annotated[bool, typer.Option(help="bf16 autocast")]
 AsJson = Annotated[bool, typer.Option("--json", help="print the full result as JSON")]
 
 
@@ -101,3 +120,27 @@ def init_spec(scheme: str, scales: str | None, options: list[str] | None) -> Ini
     parsed = parse_init_options(options)
     check_option_keys(get_scheme(scheme), parsed)
     return InitSpec(scheme=scheme, scales=parse_scales(scales), options=parsed)
+
+
+def trial_spec(options: Mapping[str, Any]) -> TrialSpec:
+    """The TrialSpec of a command's options, given by parameter name (the command's
+    ``locals()``); options a command does not offer keep the spec's default."""
+
+    def named(key: str) -> dict[str, Any]:
+        """The options, with ``name`` = the option ``key`` (--model, --data, --optimizer)."""
+        return {**options, "name": options[key]} if key in options else dict(options)
+
+    data = named("data")
+    if "data_root" in options:
+        data["root"] = options["data_root"]
+    return spec_from(
+        TrialSpec,
+        {
+            **options,
+            "model": spec_from(ModelSpec, named("model")),
+            "data": spec_from(DataSpec, data),
+            "init": init_spec(options["init"], options.get("scales"), options.get("option")),
+            "optimizer": spec_from(OptimizerSpec, named("optimizer")),
+            "budget": spec_from(Budget, options),
+        },
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -14,21 +12,36 @@ from initsearch.cli.options import (
     Activation,
     AsJson,
     BatchNorm,
+    BatchSize,
+    Bf16,
     DataName,
     DataRoot,
     Depth,
+    Device,
+    DivergenceLoss,
     Download,
+    Epochs,
+    GradClip,
     Heads,
     InitName,
     InitOptions,
     Limit,
+    LogEvery,
+    Lr,
     ModelName,
+    Momentum,
     NormPosition,
+    Optimizer,
     Scales,
+    Schedule,
     Seed,
+    TargetAccuracy,
+    WarmupEpochs,
+    WeightDecay,
     Width,
-    init_spec,
+    trial_spec,
 )
+from initsearch.inits import InitSpec
 from initsearch.models import ModelSpec
 from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialResult, TrialSpec, run_trial
 
@@ -64,69 +77,38 @@ def print_summary(result: TrialResult, console: Console) -> None:
 
 
 def train(
-    model: ModelName = "mlp",
-    depth: Depth = None,
-    width: Width = None,
-    activation: Activation = "relu",
-    batch_norm: BatchNorm = False,
-    heads: Heads = 4,
-    norm_position: NormPosition = "pre",
-    data: DataName = "mnist1d",
-    data_root: DataRoot = None,
-    download: Download = False,
-    limit: Limit = None,
-    init: InitName = "kaiming",
+    model: ModelName = ModelSpec.name,
+    depth: Depth = ModelSpec.depth,
+    width: Width = ModelSpec.width,
+    activation: Activation = ModelSpec.activation,
+    batch_norm: BatchNorm = ModelSpec.batch_norm,
+    heads: Heads = ModelSpec.heads,
+    norm_position: NormPosition = ModelSpec.norm_position,
+    data: DataName = DataSpec.name,
+    data_root: DataRoot = DataSpec.root,
+    download: Download = DataSpec.download,
+    limit: Limit = DataSpec.limit,
+    init: InitName = InitSpec.scheme,
     scales: Scales = None,
     option: InitOptions = None,
-    optimizer: Annotated[str, typer.Option(help="sgd | adamw")] = "sgd",
-    lr: Annotated[float, typer.Option(help="learning rate")] = 0.05,
-    momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.9,
-    weight_decay: Annotated[float, typer.Option()] = 0.0,
-    warmup_epochs: Annotated[float, typer.Option(help="linear warmup length")] = 0.0,
-    schedule: Annotated[str, typer.Option(help="constant | cosine")] = "constant",
-    grad_clip: Annotated[float | None, typer.Option(help="clip gradient norm")] = None,
-    epochs: Annotated[int, typer.Option()] = 10,
-    batch_size: Annotated[int, typer.Option()] = 128,
-    log_every: Annotated[int, typer.Option(help="record training loss every k steps")] = 10,
-    target_accuracy: Annotated[float | None, typer.Option(help="for epochs-to-target")] = None,
-    divergence_loss: Annotated[float, typer.Option(help="loss above this = diverged")] = 100.0,
-    seed: Seed = 0,
-    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
-    bf16: Annotated[bool, typer.Option(help="bf16 autocast")] = False,
+    optimizer: Optimizer = OptimizerSpec.name,
+    lr: Lr = OptimizerSpec.lr,
+    momentum: Momentum = OptimizerSpec.momentum,
+    weight_decay: WeightDecay = OptimizerSpec.weight_decay,
+    warmup_epochs: WarmupEpochs = OptimizerSpec.warmup_epochs,
+    schedule: Schedule = OptimizerSpec.schedule,
+    grad_clip: GradClip = OptimizerSpec.grad_clip,
+    epochs: Epochs = Budget.epochs,
+    batch_size: BatchSize = Budget.batch_size,
+    log_every: LogEvery = Budget.log_every,
+    target_accuracy: TargetAccuracy = Budget.target_accuracy,
+    divergence_loss: DivergenceLoss = Budget.divergence_loss,
+    seed: Seed = TrialSpec.seed,
+    device: Device = TrialSpec.device,
+    bf16: Bf16 = TrialSpec.bf16,
     as_json: AsJson = False,
 ) -> None:
-    spec = TrialSpec(
-        model=ModelSpec(
-            name=model,
-            depth=depth,
-            width=width,
-            activation=activation,
-            batch_norm=batch_norm,
-            heads=heads,
-            norm_position=norm_position,
-        ),
-        data=DataSpec(name=data, root=data_root, download=download, limit=limit),
-        init=init_spec(init, scales, option),
-        optimizer=OptimizerSpec(
-            name=optimizer,
-            lr=lr,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            warmup_epochs=warmup_epochs,
-            schedule=schedule,
-            grad_clip=grad_clip,
-        ),
-        budget=Budget(
-            epochs=epochs,
-            batch_size=batch_size,
-            log_every=log_every,
-            divergence_loss=divergence_loss,
-            target_accuracy=target_accuracy,
-        ),
-        seed=seed,
-        device=device,
-        bf16=bf16,
-    )
+    spec = trial_spec(locals())
     result = run_with_progress(spec, show=not as_json)
     if as_json:
         typer.echo(jsonsafe.dumps(result.to_dict()))

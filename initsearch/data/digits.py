@@ -13,6 +13,7 @@ from initsearch.data.base import Dataset
 SPLIT_SEED = 20240601
 TEST_FRACTION = 0.2
 NUM_CLASSES = 10
+IMAGE_SHAPE = (1, 8, 8)
 
 
 def stratified_split(

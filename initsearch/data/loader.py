@@ -8,6 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from initsearch.data.base import Dataset
+from initsearch.data.digits import load_digits_dataset
+from initsearch.data.mnist_1d import load_mnist1d
+from initsearch.data.sequence import load_sequence
+from initsearch.data.vision import load_vision
 from initsearch.errors import ConfigError
 
 DATASET_NAMES: tuple[str, ...] = (
@@ -30,7 +34,7 @@ def default_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "initsearch" / "data"
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
     """Accept 'Fashion-MNIST' / 'fashion_mnist' alike; the Dataset carries the canonical name."""
     key = name.strip().lower().replace("-", "_")
     if key not in DATASET_NAMES:
@@ -55,7 +59,6 @@ def load_dataset(
     root: str | Path | None = None,
     download: bool = False,
     device: str = "cpu",
-    seed: int = 0,
     limit: int | None = None,
 ) -> Dataset:
     """Load data set ``name`` whole onto ``device``.
@@ -65,29 +68,20 @@ def load_dataset(
     training samples (the test set is untouched), for quick runs and tests; preprocessing
     statistics still come from the full train set so a limited run sees the same pixels.
 
-    ``seed`` is accepted so call sites can pass the trial seed uniformly, but no data set
-    depends on it: splits and synthetic data use fixed seeds so all trials share the same data.
+    No data set depends on a trial's seed: splits and synthetic data use fixed seeds, so all
+    trials share the same data.
     """
-    del seed  # see docstring: data must not vary between trials
-    key = _canonical(name)
+    key = canonical_name(name)
     n_limit = _check_limit(limit)
     data_root = Path(root).expanduser() if root is not None else default_root()
 
     if key == "mnist1d":
-        from initsearch.data.mnist_1d import load_mnist1d
-
         ds = load_mnist1d(data_root)
     elif key == "digits":
-        from initsearch.data.digits import load_digits_dataset
-
         ds = load_digits_dataset()
     elif key.startswith("seq_"):
-        from initsearch.data.sequence import load_sequence
-
         ds = load_sequence(key)
     else:
-        from initsearch.data.vision import load_vision
-
         ds = load_vision(key, data_root, download)
 
     if n_limit is not None and n_limit < len(ds.y_train):

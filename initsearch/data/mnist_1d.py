@@ -24,6 +24,7 @@ import torch
 from initsearch.data.base import Dataset
 
 NUM_CLASSES = 10
+SEQ_LENGTH = 40  # final_seq_length of the package's default args: each example is (40,)
 
 
 def _default_args() -> dict[str, Any]:

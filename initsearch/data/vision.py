@@ -29,6 +29,13 @@ VISION_SETS: dict[str, tuple[str, int]] = {
     "cifar10": ("CIFAR10", 10),
     "cifar100": ("CIFAR100", 100),
 }
+# name -> per-example (C, H, W), as the files define it
+VISION_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+}
 
 
 def _is_cifar(tv_name: str) -> bool:

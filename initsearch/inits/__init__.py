@@ -1,7 +1,21 @@
-"""Init schemes behind one entry point: ``apply(model, spec, data=None) -> InitReport``."""
+"""Init schemes behind one entry point: ``apply(model, spec, data=None) -> InitReport``.
 
+Importing this package registers every scheme of :mod:`initsearch.inits.schemes`;
+``all_schemes()`` lists them with their :class:`SchemeInfo` metadata.
+"""
+
+from initsearch.inits import schemes  # importing it registers every scheme
 from initsearch.inits.apply import InitReport, apply
-from initsearch.inits.registry import get_scheme, scheme_names
+from initsearch.inits.registry import SchemeInfo, all_schemes, get_scheme, scheme_names
 from initsearch.inits.spec import InitSpec
 
-__all__ = ["InitReport", "InitSpec", "apply", "get_scheme", "scheme_names"]
+__all__ = [
+    "InitReport",
+    "InitSpec",
+    "SchemeInfo",
+    "all_schemes",
+    "apply",
+    "get_scheme",
+    "scheme_names",
+    "schemes",
+]

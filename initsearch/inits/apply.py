@@ -10,10 +10,7 @@ from torch import nn
 
 from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
-
-# importing the scheme modules registers their schemes
-from initsearch.inits import classic, emergence, gradinit, lps, updater  # noqa: F401
-from initsearch.inits.diagnostics import compute_diagnostics, diagnostics_options
+from initsearch.inits.measurement.diagnostics import compute_diagnostics, diagnostics_options
 from initsearch.inits.registry import InitContext, get_scheme
 from initsearch.inits.spec import InitSpec
 from initsearch.models.base import ScalableModel
@@ -23,24 +20,34 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
 
 @dataclass
 class InitReport:
-    """What an init did: scheme, the per-layer scales on top of its base, at-init diagnostics.
+    """What an init did: scheme, the per-layer factors it applied, at-init diagnostics.
 
-    ``scales`` multiplies the scheme's own scale vector (emergence rule, GradInit) with the
-    spec's, so any init can be compared as a per-layer scale profile.
+    ``applied_scales`` is the scheme's own factor vector (emergence rule, GradInit; all ones
+    for a plain scheme) times the spec's ``scales``, so any init can be compared as a per-layer
+    scale profile. ``InitSpec.scales`` alone is what the trial asked for on top of its scheme.
     """
 
     scheme: str
-    scales: list[float]
+    applied_scales: list[float]
     layer_names: list[str]
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scheme": self.scheme,
-            "scales": self.scales,
+            "applied_scales": self.applied_scales,
             "layer_names": self.layer_names,
             "diagnostics": self.diagnostics,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InitReport:
+        return cls(
+            scheme=data["scheme"],
+            applied_scales=[float(s) for s in data["applied_scales"]],
+            layer_names=list(data["layer_names"]),
+            diagnostics=dict(data.get("diagnostics") or {}),
+        )
 
 
 def reset_non_scalable(model: nn.Module, layer_modules: set[int]) -> None:
@@ -72,16 +79,16 @@ def apply(model: ScalableModel, spec: InitSpec, data: Dataset | None = None) -> 
     with torch.no_grad():
         reset_non_scalable(model, {id(layer.module) for layer in layers})
     scheme_scales = scheme.fn(ctx)
-    scales = list(scheme_scales) if scheme_scales is not None else [1.0] * len(layers)
+    applied = list(scheme_scales) if scheme_scales is not None else [1.0] * len(layers)
     if spec.scales is not None:
         with torch.no_grad():
             for layer, factor in zip(layers, spec.scales, strict=True):
                 layer.weight.mul_(factor)
-        scales = [a * b for a, b in zip(scales, spec.scales, strict=True)]
-    report = InitReport(spec.scheme, [float(s) for s in scales], [layer.name for layer in layers])
+        applied = [a * b for a, b in zip(applied, spec.scales, strict=True)]
+    report = InitReport(spec.scheme, [float(s) for s in applied], [layer.name for layer in layers])
     if diagnose:
         assert data is not None
         report.diagnostics = compute_diagnostics(
-            model, layers, data, report.scales, threshold=threshold, batch_size=diag_batch
+            model, layers, data, report.applied_scales, threshold=threshold, batch_size=diag_batch
         )
     return report

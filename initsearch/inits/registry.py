@@ -7,7 +7,7 @@ scales), so every report can show an init as a scale profile.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,27 +33,61 @@ class InitContext:
 SchemeFn = Callable[[InitContext], Sequence[float] | None]
 
 
+ClosedForm = Callable[[Sequence[int], Mapping[str, Any]], list[float]]
+"""Per-layer factors over the base init computed from layer depths and options alone."""
+
+
 @dataclass(frozen=True)
 class SchemeInfo:
+    """A registered scheme and what callers may ask of it instead of testing its name.
+
+    ``tunable``: the one numeric option studies search and comparisons sweep over a grid (the
+    emergence rule's ``alpha``); such a scheme runs over the study's base init (option
+    ``base``) and each grid value is its own baseline, named ``scheme(option=value)``.
+    ``profile``: the scheme yields its own per-layer scale profile over a base init (the
+    emergence rule, GradInit, the learned updater), which reports draw.
+    ``closed_form``: the profile from depths and options alone, when it has one, so a search
+    space can say which of its points equals the scheme.
+    """
+
     name: str
     summary: str
     fn: SchemeFn
     needs_data: bool = False
     options: dict[str, str] = field(default_factory=dict)
+    tunable: str | None = None
+    profile: bool = False
+    closed_form: ClosedForm | None = None
+
+    def grid_name(self, value: float) -> str:
+        """The display name of one grid point of the tunable option."""
+        return f"{self.name}({self.tunable}={value:g})"
 
 
 _SCHEMES: dict[str, SchemeInfo] = {}
 
 
 def register(
-    name: str, summary: str, needs_data: bool = False, options: dict[str, str] | None = None
+    name: str,
+    summary: str,
+    needs_data: bool = False,
+    options: dict[str, str] | None = None,
+    *,
+    tunable: str | None = None,
+    profile: bool = False,
+    closed_form: ClosedForm | None = None,
 ) -> Callable[[SchemeFn], SchemeFn]:
-    """Decorator adding a scheme under ``name``; ``options`` documents the keys it reads."""
+    """Decorator adding a scheme under ``name``; ``options`` documents the keys it reads, the
+    keyword arguments are the :class:`SchemeInfo` metadata."""
 
     def wrap(fn: SchemeFn) -> SchemeFn:
         if name in _SCHEMES:
             raise ValueError(f"init scheme {name!r} registered twice")
-        _SCHEMES[name] = SchemeInfo(name, summary, fn, needs_data, dict(options or {}))
+        if tunable is not None and tunable not in (options or {}):
+            raise ValueError(f"init scheme {name!r}: tunable option {tunable!r} is not documented")
+        _SCHEMES[name] = SchemeInfo(
+            name, summary, fn, needs_data, dict(options or {}), tunable, profile, closed_form
+        )
         return fn
 
     return wrap
@@ -70,3 +104,8 @@ def get_scheme(name: str) -> SchemeInfo:
 
 def scheme_names() -> list[str]:
     return sorted(_SCHEMES)
+
+
+def all_schemes() -> list[SchemeInfo]:
+    """Every registered scheme, by name."""
+    return [_SCHEMES[n] for n in scheme_names()]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from initsearch.data.shape import DataShape
 from initsearch.models.base import ScalableLayer
-from initsearch.models.shape import DataShape
 
 _ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -19,6 +19,14 @@ _ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
 def make_activation(name: str) -> nn.Module:
     """A fresh (not in-place) activation module, so hooks see each layer's own output."""
     return _ACTIVATION_MODULES[name]()
+
+
+def token_embedding(shape: DataShape, width: int) -> nn.Embedding | None:
+    """An ``nn.Embedding(vocab_size, width)`` for token sequences, None for other data."""
+    if shape.kind != "sequence":
+        return None
+    assert shape.vocab_size is not None  # validate_shape guarantees it
+    return nn.Embedding(shape.vocab_size, width)
 
 
 def make_dropout(p: float, activation: str) -> nn.Module:

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from initsearch.data.shape import DataShape
+from initsearch.models.spec import ModelSpec
+from initsearch.models.validate import validate_spec
+
 
 @dataclass(frozen=True)
 class ScalableLayer:
@@ -35,7 +39,21 @@ class ScalableLayer:
 
 
 class ScalableModel(nn.Module):
-    """Base class of initsearch models."""
+    """Base class of initsearch models.
+
+    A built-in family hands ``__init__`` its spec and data shape: the spec is checked against
+    the shape (ConfigError on anything impossible) and kept resolved, ``depth`` and ``width``
+    filled in, as ``self.spec``; the data kind is kept as ``self.kind``. A model that has no
+    ``ModelSpec`` calls ``__init__()`` and only lists its layers.
+    """
+
+    def __init__(self, spec: ModelSpec | None = None, shape: DataShape | None = None) -> None:
+        super().__init__()
+        if spec is not None:
+            if shape is None:
+                raise TypeError("ScalableModel(spec, shape): a spec needs the data shape")
+            self.spec = validate_spec(spec, shape)
+            self.kind = shape.kind
 
     def scalable_layers(self) -> list[ScalableLayer]:
         raise NotImplementedError

@@ -19,30 +19,21 @@ import math
 import torch
 from torch import nn
 
-from initsearch.models._common import make_activation, make_dropout, named_layers
+from initsearch.data.shape import DataShape
+from initsearch.models._common import make_activation, make_dropout, named_layers, token_embedding
 from initsearch.models.base import ScalableLayer, ScalableModel
-from initsearch.models.shape import DataShape
 from initsearch.models.spec import ModelSpec
-from initsearch.models.validate import validate_spec
 
 
 class MLP(ScalableModel):
     """Fully connected classifier; see the module docstring for layer order and depth."""
 
     def __init__(self, spec: ModelSpec, shape: DataShape) -> None:
-        super().__init__()
-        spec = validate_spec(spec, shape)
-        assert spec.depth is not None and spec.width is not None
-        self.spec = spec
-        self.kind = shape.kind
+        super().__init__(spec, shape)
+        spec = self.spec
         width = spec.width
-        self.embed: nn.Embedding | None = None
-        if shape.kind == "sequence":
-            assert shape.vocab_size is not None
-            self.embed = nn.Embedding(shape.vocab_size, width)
-            in_features = width
-        else:
-            in_features = math.prod(shape.input_shape)
+        self.embed = token_embedding(shape, width)
+        in_features = width if self.embed is not None else math.prod(shape.input_shape)
         sizes = [in_features] + [width] * spec.depth
         bias = not spec.batch_norm  # BN's shift makes a Linear bias redundant
         self.hidden = nn.ModuleList(

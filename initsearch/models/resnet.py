@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from initsearch.data.shape import DataShape
 from initsearch.models._common import (
     batch_norm_cls,
     conv_cls,
@@ -30,11 +31,10 @@ from initsearch.models._common import (
     make_dropout,
     named_layers,
     to_channels,
+    token_embedding,
 )
 from initsearch.models.base import ScalableLayer, ScalableModel
-from initsearch.models.shape import DataShape
 from initsearch.models.spec import ModelSpec
-from initsearch.models.validate import validate_spec
 
 
 class ShortcutA(nn.Module):
@@ -82,17 +82,11 @@ class ResNet(ScalableModel):
     """CIFAR ResNet-(6n+2); see the module docstring for layer order and depth."""
 
     def __init__(self, spec: ModelSpec, shape: DataShape) -> None:
-        super().__init__()
-        spec = validate_spec(spec, shape)
-        assert spec.depth is not None and spec.width is not None
-        self.spec = spec
-        self.kind = shape.kind
+        super().__init__(spec, shape)
+        spec = self.spec
         n = (spec.depth - 2) // 6
         dims, in_channels, _ = conv_input(shape, spec.width)
-        self.embed: nn.Embedding | None = None
-        if shape.kind == "sequence":
-            assert shape.vocab_size is not None
-            self.embed = nn.Embedding(shape.vocab_size, spec.width)
+        self.embed = token_embedding(shape, spec.width)
         conv, bn = conv_cls(dims), batch_norm_cls(dims)
         self.stem = conv(in_channels, spec.width, 3, padding=1, bias=not spec.batch_norm)
         self.stem_bn = bn(spec.width) if spec.batch_norm else nn.Identity()

@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from initsearch.data.shape import DataShape
 from initsearch.models._common import make_activation, named_layers
 from initsearch.models.base import ScalableLayer, ScalableModel
-from initsearch.models.shape import DataShape
 from initsearch.models.spec import ModelSpec
-from initsearch.models.validate import PATCH, PATCH_MIN_HEIGHT, validate_spec
+from initsearch.models.validate import PATCH, PATCH_MIN_HEIGHT
 
 POS_STD = 0.02
 
@@ -96,11 +96,8 @@ class Transformer(ScalableModel):
     """Encoder-only Transformer classifier; see the module docstring for layer order and depth."""
 
     def __init__(self, spec: ModelSpec, shape: DataShape) -> None:
-        super().__init__()
-        spec = validate_spec(spec, shape)
-        assert spec.depth is not None and spec.width is not None
-        self.spec = spec
-        self.kind = shape.kind
+        super().__init__(spec, shape)
+        spec = self.spec
         self.patches = False
         self.embed: nn.Module
         if shape.kind == "sequence":

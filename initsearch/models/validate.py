@@ -6,8 +6,8 @@ so a typo in a study config is caught before any GPU time is spent.
 
 from __future__ import annotations
 
+from initsearch.data.shape import DATA_KINDS, DataShape
 from initsearch.errors import ConfigError
-from initsearch.models.shape import DATA_KINDS, DataShape
 from initsearch.models.spec import ACTIVATIONS, NORM_POSITIONS, ModelSpec
 
 VGG_DEPTHS = (11, 13, 16, 19)

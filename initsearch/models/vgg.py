@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from initsearch.data.shape import DataShape
 from initsearch.models._common import (
     batch_norm_cls,
     conv_cls,
@@ -29,11 +30,10 @@ from initsearch.models._common import (
     make_dropout,
     named_layers,
     to_channels,
+    token_embedding,
 )
 from initsearch.models.base import ScalableLayer, ScalableModel
-from initsearch.models.shape import DataShape
 from initsearch.models.spec import ModelSpec
-from initsearch.models.validate import validate_spec
 
 # Convs per stage for each VGG depth (depth = convs + 3 fully connected layers of the original).
 VGG_STAGES: dict[int, tuple[int, ...]] = {
@@ -59,16 +59,10 @@ class VGG(ScalableModel):
     """VGG-11/13/16/19; see the module docstring for layer order and depth."""
 
     def __init__(self, spec: ModelSpec, shape: DataShape) -> None:
-        super().__init__()
-        spec = validate_spec(spec, shape)
-        assert spec.depth is not None and spec.width is not None
-        self.spec = spec
-        self.kind = shape.kind
+        super().__init__(spec, shape)
+        spec = self.spec
         dims, in_channels, sizes = conv_input(shape, spec.width)
-        self.embed: nn.Embedding | None = None
-        if shape.kind == "sequence":
-            assert shape.vocab_size is not None
-            self.embed = nn.Embedding(shape.vocab_size, spec.width)
+        self.embed = token_embedding(shape, spec.width)
         conv, bn = conv_cls(dims), batch_norm_cls(dims)
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()

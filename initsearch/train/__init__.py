@@ -2,7 +2,7 @@
 
 from initsearch.train.curve import Curve, Summary, summarize
 from initsearch.train.engine import TrialResult, resolve_device, run_trial
-from initsearch.train.spec import Budget, DataSpec, OptimizerSpec, TrialSpec
+from initsearch.train.spec import Budget, DataSpec, OptimizerSpec, TrialSpec, spec_from
 
 __all__ = [
     "Budget",
@@ -14,5 +14,6 @@ __all__ = [
     "TrialSpec",
     "resolve_device",
     "run_trial",
+    "spec_from",
     "summarize",
 ]

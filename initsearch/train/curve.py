@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,10 @@ class Curve:
 
     def to_dict(self) -> dict[str, list]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Curve:
+        return cls(**{f.name: list(data.get(f.name) or []) for f in fields(cls)})
 
 
 class LossLog:
@@ -106,6 +110,10 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
 
 
 def summarize(curve: Curve, total_steps: int, target: float | None) -> Summary:

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from initsearch.data import Dataset, load_dataset
+from initsearch.data import Dataset
+from initsearch.errors import ConfigError
 from initsearch.inits import InitReport, apply
 from initsearch.models import build_model
 from initsearch.train.curve import Curve, LossLog, Summary, bad_loss, summarize
@@ -61,11 +62,26 @@ class TrialResult:
             "engine_note": self.engine_note,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        """The result back from :meth:`to_dict` (e.g. after crossing a process boundary)."""
+        return cls(
+            status=data["status"],
+            curve=Curve.from_dict(data["curve"]),
+            summary=Summary.from_dict(data["summary"]),
+            init=InitReport.from_dict(data["init"]),
+            reason=data.get("reason"),
+            diverged_step=data.get("diverged_step"),
+            num_parameters=int(data.get("num_parameters", 0)),
+            device=data.get("device", "cpu"),
+            spec=dict(data.get("spec") or {}),
+            pack_size=int(data.get("pack_size", 1)),
+            engine_note=data.get("engine_note"),
+        )
+
 
 def resolve_device(device: str) -> torch.device:
     """Turn "auto"/"cpu"/"cuda[:i]" into a device, with a clear error when CUDA is absent."""
-    from initsearch.errors import ConfigError
-
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
@@ -102,8 +118,7 @@ def autocast_factory(device: torch.device, bf16: bool):
 def load_trial_data(spec: TrialSpec, dataset: Dataset | None, device: torch.device) -> Dataset:
     """The given data set (or the spec's, loaded) on ``device``."""
     if dataset is None:
-        d = spec.data
-        dataset = load_dataset(d.name, root=d.root, download=d.download, limit=d.limit)
+        return spec.data.load(str(device))
     return dataset.to(device)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from initsearch.data import Dataset
-from initsearch.train.pack import PackTrainer
+from initsearch.train.pack_trainer import PackTrainer
 from initsearch.train.spec import TrialSpec
 from initsearch.train.stack import StackedModel
 

@@ -14,8 +14,9 @@ at the step where it happened (as a solo run would have stopped), and it is drop
 stack with the members that finished or were stopped by ``on_epoch`` (a pruner). A diverged
 member only ever touches its own slices, so the others train on undisturbed.
 
-On CUDA the step is captured in a CUDA graph (:mod:`initsearch.train.graphed`) unless
-``graphs=False``; if capture fails the pack trains eagerly and says why in each result.
+The step itself is :class:`~initsearch.train.pack_trainer.PackTrainer`'s; on CUDA it is captured
+in a CUDA graph (:mod:`initsearch.train.graphed`) unless ``graphs=False``; if capture fails the
+pack trains eagerly and says why in each result.
 """
 
 from __future__ import annotations
@@ -27,24 +28,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
-from torch import nn
-from torch.func import vmap
 
 from initsearch.data import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitReport, InitSpec
 from initsearch.train.curve import Curve, LossLog, bad_loss, summarize
-from initsearch.train.engine import (
-    EVAL_CHUNK,
-    TrialResult,
-    autocast_factory,
-    build_member,
-    load_trial_data,
-    resolve_device,
-)
+from initsearch.train.engine import TrialResult, build_member, load_trial_data, resolve_device
+from initsearch.train.graphed import GraphedPackTrainer
 from initsearch.train.optim import lr_factor, warmup_steps
+from initsearch.train.pack_trainer import PackTrainer
 from initsearch.train.spec import TrialSpec
-from initsearch.train.stack import StackedModel, keep_optimizer_state
+from initsearch.train.stack import StackedModel
 
 PackEpochCallback = Callable[[int, int, Curve], bool]
 """Called after each epoch with (member index, epochs done, member's curve); False stops it."""
@@ -104,92 +98,15 @@ class Member:
         self.curve.val_accuracy.append(val_acc)
 
 
-def clip_per_member(stack: StackedModel, max_norm: float) -> None:
-    """``clip_grad_norm_`` for each member on its own gradient norm."""
-    grads = [p.grad for p in stack.parameters() if p.grad is not None]
-    if not grads:
-        return
-    sq = torch.stack([g.flatten(1).pow(2).sum(dim=1) for g in grads]).sum(dim=0)
-    coef = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
-
-
-def build_pack_optimizer(
-    stack: StackedModel, spec: TrialSpec, device: torch.device
-) -> torch.optim.Optimizer:
-    """The trial's optimizer over the stacked tensors: SGD and AdamW act elementwise, so each
-    member's slice gets exactly its solo update. Fused kernels on CUDA."""
-    o = spec.optimizer
-    fused = True if device.type == "cuda" else None
-    params = list(stack.parameters())
-    if o.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=fused
-        )
-    return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, fused=fused)
-
-
-class PackTrainer:
-    """The stacked model, its optimizer and one training step; eager or CUDA-graphed."""
-
-    def __init__(self, stack: StackedModel, spec: TrialSpec, dataset: Dataset, device) -> None:
-        self.stack = stack
-        self.spec = spec
-        self.dataset = dataset
-        self.device = device
-        self.optimizer = build_pack_optimizer(stack, spec, device)
-        self.autocast = autocast_factory(device, spec.bf16)
-
-    def set_lr(self, value: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = value
-
-    def step(self, idx: torch.Tensor) -> torch.Tensor:
-        """One optimizer step of every member on batch ``idx``; returns the losses ``[K]``."""
-        return self.train_step(idx, grads_to_none=True)
-
-    def train_step(self, idx: torch.Tensor, grads_to_none: bool) -> torch.Tensor:
-        """The step itself. A CUDA graph needs gradients kept in place (``grads_to_none``
-        False): it replays writes to the addresses it captured."""
-        x, y = self.dataset.x_train[idx], self.dataset.y_train[idx]
-        with self.autocast():
-            logits = self.stack(x)
-        losses = vmap(lambda member_logits: nn.functional.cross_entropy(member_logits.float(), y))(
-            logits
-        )
-        self.optimizer.zero_grad(set_to_none=grads_to_none)
-        losses.sum().backward()
-        if self.spec.optimizer.grad_clip is not None:
-            clip_per_member(self.stack, self.spec.optimizer.grad_clip)
-        self.optimizer.step()
-        return losses.detach()
-
-    def keep(self, members: torch.Tensor) -> None:
-        size_before = self.stack.size
-        mapping = self.stack.keep(members)
-        keep_optimizer_state(self.optimizer, mapping, members, size_before)
-
-    @torch.no_grad()
-    def evaluate(self) -> tuple[list[float], list[float]]:
-        """Every member's mean cross-entropy and accuracy on the test split."""
-        x, y = self.dataset.x_test, self.dataset.y_test
-        self.stack.eval()
-        total = torch.zeros(self.stack.size, device=x.device, dtype=torch.float64)
-        correct = torch.zeros(self.stack.size, device=x.device, dtype=torch.int64)
-        for start in range(0, len(y), EVAL_CHUNK):
-            xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
-            with self.autocast():
-                logits = self.stack(xb)
-            total += vmap(
-                lambda member_logits, yb=yb: nn.functional.cross_entropy(
-                    member_logits.float(), yb, reduction="sum"
-                )
-            )(logits).double()
-            correct += (logits.argmax(dim=-1) == yb).sum(dim=-1)
-        self.stack.train()
-        n = max(len(y), 1)
-        return (total / n).tolist(), (correct.double() / n).tolist()
+def make_trainer(
+    stack: StackedModel, spec: TrialSpec, dataset: Dataset, device, graphs: bool | None
+) -> PackTrainer:
+    """A CUDA-graphed trainer on CUDA (unless ``graphs`` is False), an eager one otherwise."""
+    if graphs is None:
+        graphs = device.type == "cuda"
+    if graphs and device.type == "cuda":
+        return GraphedPackTrainer(stack, spec, dataset, device)
+    return PackTrainer(stack, spec, dataset, device)
 
 
 def run_pack(
@@ -272,20 +189,7 @@ def run_pack(
             device=str(device),
             spec=m.spec.to_dict(),
             pack_size=len(specs),
-            engine_note=getattr(trainer, "note", None),
+            engine_note=trainer.note,
         )
         for m in members
     ]
-
-
-def make_trainer(
-    stack: StackedModel, spec: TrialSpec, dataset: Dataset, device, graphs: bool | None
-) -> PackTrainer:
-    """A CUDA-graphed trainer on CUDA (unless ``graphs`` is False), an eager one otherwise."""
-    if graphs is None:
-        graphs = device.type == "cuda"
-    if graphs and device.type == "cuda":
-        from initsearch.train.graphed import GraphedPackTrainer
-
-        return GraphedPackTrainer(stack, spec, dataset, device)
-    return PackTrainer(stack, spec, dataset, device)

@@ -22,6 +22,7 @@ from torch import nn
 
 from initsearch.data import Dataset
 from initsearch.models import build_model
+from initsearch.train.engine import resolve_device
 from initsearch.train.spec import TrialSpec
 
 GPU_MEMORY_SHARE = 0.6  # of free memory; the rest is left for the allocator and eval chunks
@@ -67,8 +68,6 @@ def member_bytes(spec: TrialSpec, dataset: Dataset) -> tuple[int, int]:
 
 def auto_pack_size(spec: TrialSpec, dataset: Dataset) -> int:
     """K for one device of the kind ``spec.device`` names (where this runs)."""
-    from initsearch.train.engine import resolve_device
-
     device = resolve_device(spec.device)
     need, macs = member_bytes(spec, dataset)
     if device.type == "cuda":

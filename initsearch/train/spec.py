@@ -1,13 +1,25 @@
-"""What a trial is: (model, data, init, optimizer, seed, budget) -> convergence curve."""
+"""What a trial is: (model, data, init, optimizer, seed, budget) -> convergence curve.
+
+These frozen dataclasses are the one definition of every training default (lr, momentum,
+epochs, batch size, ...): the study file's sections and the command-line options read their
+defaults from the class attributes here (``OptimizerSpec.lr``) and build specs with
+:func:`spec_from`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from initsearch.data import Dataset, load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits.spec import InitSpec
 from initsearch.models.spec import ModelSpec
+
+S = TypeVar("S")
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine")
@@ -21,6 +33,12 @@ class DataSpec:
     root: str | None = None
     download: bool = False
     limit: int | None = None
+
+    def load(self, device: str = "cpu") -> Dataset:
+        """The data set, whole, on ``device``."""
+        return load_dataset(
+            self.name, root=self.root, download=self.download, device=device, limit=self.limit
+        )
 
 
 @dataclass(frozen=True)
@@ -89,3 +107,24 @@ class TrialSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def spec_from(cls: type[S], mapping: Mapping[str, Any]) -> S:
+    """The dataclass ``cls`` built from the keys of ``mapping`` that name its fields.
+
+    Other keys are ignored and missing fields keep their defaults, so a config section or a
+    command's options (which use the same names) become a spec in one call. A field whose type
+    is itself a spec dataclass may be given as a mapping: ``spec_from(TrialSpec,
+    result.spec)`` turns ``TrialSpec.to_dict()`` back into the spec.
+    """
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init or f.name not in mapping:
+            continue
+        value = mapping[f.name]
+        kind = hints.get(f.name)
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(kind):
+            value = spec_from(kind, value)  # type: ignore[arg-type]
+        values[f.name] = value
+    return cls(**values)

@@ -1,29 +1,7 @@
-"""The learned updater's pieces: what it observes, its network, and the functional unroll.
+"""The learned updater's pieces: what it observes, its network, the functional unroll, batches.
 
-Observation: one row of :data:`FEATURE_NAMES` per scalable layer, measured by one forward and
-backward pass of the freshly initialised model on a data batch (:func:`layer_features`). The
-features are width-free so one small network can be shared by every layer of any model:
-
-- ``rel_depth``: ``layer.depth / max depth`` (0 = first layer, 1 = last);
-- ``log_gain``: log(weight std * sqrt(fan_in)); Kaiming ReLU gives log(sqrt 2), a mis-scaled base
-  shows up as a large negative/positive value (fan_in = elements of one output row of the weight,
-  for an embedding the token-vector size);
-- ``log_act_std``: log std of the layer's output (before norm and nonlinearity) on the batch,
-  the forward-signal scale that vanishes or explodes with depth;
-- ``active_fraction``: share of the layer's outputs above zero, i.e. of ReLU units that fire;
-- ``log_rel_grad``: log(||dL/dW|| / ||W||), the relative step size one unit of learning rate
-  gives that layer (the backward-signal scale).
-Logs are divided by ``LOG_FEATURE_SCALE`` and clipped to ``[-FEATURE_CLIP, FEATURE_CLIP]`` so a
-collapsed network (activations of 1e-10) still gives bounded inputs.
-
-Network (:class:`ScaleUpdaterNet`): a per-layer MLP, 5 -> hidden -> hidden -> 1 with tanh, shared
-across layers (385 parameters at hidden=16), whose output is ``max_log_scale * tanh(.)``: a
-bounded log-scale change. Its last layer starts at zero, so an untrained updater proposes scale
-1 everywhere and the updater scheme with zero outer iterations is exactly its base init.
-
-Unroll (:func:`unrolled_loss`): plain SGD steps run through ``torch.func.functional_call`` on a
-dict of parameter tensors, so the loss after the steps is a differentiable function of the
-starting weights (and of the log-scales in :func:`scaled_params`) without touching the model.
+The full discussion (layer counting, consequences, limits, what is unverified) is in
+docs/init-schemes.md, section "The learned updater's pieces".
 """
 
 from __future__ import annotations
@@ -35,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from initsearch.data.base import Dataset
 from initsearch.models.base import ScalableLayer, ScalableModel
 
 FEATURE_NAMES = ("rel_depth", "log_gain", "log_act_std", "active_fraction", "log_rel_grad")
@@ -176,3 +155,37 @@ def scaled_params(
         name = f"{layer.name}.weight"
         params[name] = base[name] * torch.exp(log_scales[i]).to(base[name].dtype)
     return params
+
+
+# ---------------------------------------------------------------- meta-training plumbing
+
+
+class Batches:
+    """Random training batches drawn by a private generator (indices made on the CPU)."""
+
+    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator) -> None:
+        self.x, self.y = data.x_train, data.y_train
+        self.size = min(batch_size, len(self.y))
+        self.generator = generator
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randperm(len(self.y), generator=self.generator)[: self.size]
+        idx = idx.to(self.y.device)
+        return self.x[idx], self.y[idx]
+
+
+def snapshot(net: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def restore(net: torch.nn.Module, state: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for p, saved in zip(net.parameters(), state, strict=True):
+            p.copy_(saved)
+
+
+def rng_devices(model: ScalableModel) -> list[int]:
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]

@@ -4,35 +4,8 @@ For a directed graph G and an observed subgraph H (here: the units active on a d
 
     E(G, H) = sum over nodes x outside H, over x's out-neighbours s inside H, of P_H(s),
 
-where P_H(s) counts the directed paths that start at s, stay inside H and end at an output of G
-(a node with no out-edges). Reading P_H(s) as "paths to the output" follows the layered form
-reconstructed in the project notes (the paper's own equations could not be read); it makes a
-path die at a layer with no active unit, which is the point of the measure. ``emergence_of_dag``
-computes this definition exactly (Python integers) on any small DAG; it is the reference the
-closed form is tested against.
-
-Layered networks. Nodes are the output units of the scalable layers (neurons of a Linear,
-channels of a convolution, feature dimensions of an embedding or attention projection), grouped
-into levels by ``ScalableLayer.depth``; layers at the same depth (q/k/v) form one level. The data
-input is not a level: its activity is set by the data, not by the init, and token inputs have no
-natural units. Consecutive levels are treated as fully connected, which is exact for Linear
-layers and, channel-wise, for convolutions (every kernel connects every input channel to every
-output channel). Then the paths from an active unit of level i+1 to the output number
-prod_{j>i+1} a_j, so with n_i units and a_i active ones per level,
-
-    E = sum_{i < top} (n_i - a_i) * prod_{j > i} a_j,
-
-a number that overflows floats for deep wide nets: ``log_emergence`` returns log E, summing the
-terms with a log-sum-exp, and -inf when E = 0 (no inactive unit below an all-active path).
-
-Reductions. ResNet: the chain stem, conv1, conv2, ... of the main branch; the parameter-free
-option-A shortcuts would add channel-to-channel edges from a block's input to its output, which
-are left out: they carry no weight an init can change, leaving them out keeps E a function of
-the active counts alone, and adding them can only add paths (so the value is a lower bound on the
-full channel graph's E). Transformer: units are the feature dimensions of each projection output
-(q, k, v merged into one level; attention out; ff1; ff2; head), consecutive levels fully
-connected (attention and LayerNorm mix all features); residual streams are left out like ResNet
-shortcuts, and tokens are not separate nodes (a feature is one unit across all positions).
+The full discussion (layer counting, consequences, limits, what is unverified) is in
+docs/init-schemes.md, section "The emergence measure".
 """
 
 from __future__ import annotations

@@ -6,44 +6,8 @@ the scales are the output of a small network shared by all layers and reading ea
 statistics (``updater_net``), so layers in similar conditions get similar scales and the learned
 map is an object of study in itself.
 
-Procedure (``meta_train``), all on training data:
-1. the base scheme (option ``base``) initialises the weights W; the features of every scalable
-   layer (relative depth, gain, activation std, active fraction, relative gradient) are measured
-   once on a batch;
-2. ``outer_iters`` times: log-scales d = net(features); the model is run functionally
-   (``torch.func.functional_call``) from W_i * exp(d_i) through ``unroll_steps`` plain SGD steps
-   of rate ``inner_lr`` on fresh batches, differentiably (second order); the cross-entropy after
-   the unroll on a further fresh batch is the meta-loss. Its gradient with respect to the net is
-   normalised to unit norm (a badly scaled base gives meta-gradients of 1e-10, a good one of
-   1e-1; only the direction is used) and Adam with rate ``meta_lr`` steps. A meta-loss that is
-   not finite or above ``DIVERGED_FACTOR`` times the first (base) one undoes the last step and
-   halves the rate: the meta-loop tends to climb up to the edge of SGD stability;
-3. a final check (``check_unrolls``) compares 1, 1/2, 1/4 and 0 times the learned log-scales on
-   fresh unrolls shared by all four, and keeps the best: a backtracking line search whose last
-   fallback is the base init itself;
-4. exp(d) multiplies the weights; the scale vector is returned.
-All parameters (biases, norms, positional embeddings) take part in the unrolled steps; only the
-scalable weights are rescaled. Batch norm runs in train mode on cloned buffers, so the model's
-running statistics are untouched; dropout is active as in training; attention uses the math
-kernel (the fused ones have no double backward). The model is left in train mode with no grads.
-
-Determinism: one draw from the global RNG seeds a ``torch.Generator`` for the batches and, inside
-``torch.random.fork_rng``, the updater net's init and dropout; the result depends only on the
-global seed (and, through float reductions, on the torch thread count).
-
-Limits, measured on mnist1d (plain-SGD unrolls of rate 0.1):
-- short horizon: at 3 unroll steps the meta-loss is lowest for a collapsed net predicting the
-  uniform distribution (shrinking every layer wins, later training is slow; cf. Wu et al. 2018,
-  "Understanding short-horizon bias in stochastic meta-optimization"); at 8 to 10 steps the
-  optimum for a Kaiming MLP sits near the base, hence the default of 8;
-- flat start: when the base is so small that the network output is ~1e-10 (e.g. normal std 1e-3
-  on a deep MLP), learning in k steps changes the loss by ~(output)^2, far below the effect of
-  the random init function itself, so the k-step loss carries no signal and the scales wander
-  near 1. The updater rescues moderately mis-scaled bases (normal std 0.05-0.1: scales ~2, loss
-  after 50 SGD steps 1.65 instead of 2.2), not collapsed ones;
-- near a good base (Kaiming), the check usually keeps scales within a few percent of 1.
-Cost per outer iteration: ``unroll_steps`` forward + double-backward passes of one batch, plus
-one forward/backward of the meta-loss; ~2 s of CPU for the defaults on a 4x256 MLP.
+The full discussion (layer counting, consequences, limits, what is unverified) is in
+docs/init-schemes.md, section "The learned updater".
 """
 
 from __future__ import annotations
@@ -58,11 +22,15 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits.registry import InitContext, get_scheme, register
-from initsearch.inits.updater_net import (
+from initsearch.inits.schemes.updater_net import (
     FEATURE_NAMES,
+    Batches,
     ScaleUpdaterNet,
     layer_features,
+    restore,
+    rng_devices,
     scaled_params,
+    snapshot,
     unrolled_loss,
 )
 from initsearch.models.base import ScalableLayer, ScalableModel
@@ -136,44 +104,13 @@ class UpdaterResult:
     check_losses: list[float] = field(default_factory=list)  # per candidate fraction
 
 
-class _Batches:
-    """Random training batches drawn by a private generator (indices made on the CPU)."""
-
-    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator) -> None:
-        self.x, self.y = data.x_train, data.y_train
-        self.size = min(batch_size, len(self.y))
-        self.generator = generator
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randperm(len(self.y), generator=self.generator)[: self.size]
-        idx = idx.to(self.y.device)
-        return self.x[idx], self.y[idx]
-
-
-def _snapshot(net: torch.nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in net.parameters()]
-
-
-def _restore(net: torch.nn.Module, state: list[torch.Tensor]) -> None:
-    with torch.no_grad():
-        for p, saved in zip(net.parameters(), state, strict=True):
-            p.copy_(saved)
-
-
-def _rng_devices(model: ScalableModel) -> list[int]:
-    device = next(model.parameters()).device
-    if device.type != "cuda":
-        return []
-    return [device.index if device.index is not None else torch.cuda.current_device()]
-
-
 def _meta_loop(
     model: ScalableModel,
     layers: list[ScalableLayer],
     base: dict[str, torch.Tensor],
     buffers: dict[str, torch.Tensor],
     features: torch.Tensor,
-    batches: _Batches,
+    batches: Batches,
     config: UpdaterConfig,
 ) -> tuple[ScaleUpdaterNet, list[float]]:
     """Meta-train a fresh updater net; returns it and the meta-loss of every outer iteration."""
@@ -182,7 +119,7 @@ def _meta_loop(
     optimizer = torch.optim.Adam(net.parameters(), lr=config.meta_lr)
     meta_losses: list[float] = []
     reference = math.inf
-    good = _snapshot(net)
+    good = snapshot(net)
     for _ in range(config.outer_iters):
         train = [batches.next() for _ in range(config.unroll_steps)]
         held = batches.next()
@@ -194,11 +131,11 @@ def _meta_loop(
             reference = value  # the first unroll starts from the base init (scales 1)
         if not math.isfinite(value) or value > DIVERGED_FACTOR * reference:
             # the last step went over the edge of stability: undo it, take smaller steps
-            _restore(net, good)
+            restore(net, good)
             for group in optimizer.param_groups:
                 group["lr"] *= 0.5
             continue
-        good = _snapshot(net)
+        good = snapshot(net)
         grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
         norm = torch.linalg.vector_norm(
             torch.stack([g.float().norm() for g in grads if g is not None])
@@ -217,7 +154,7 @@ def _check(
     base: dict[str, torch.Tensor],
     buffers: dict[str, torch.Tensor],
     log_scales: torch.Tensor,
-    batches: _Batches,
+    batches: Batches,
     config: UpdaterConfig,
 ) -> tuple[float, list[float]]:
     """Pick the fraction of the learned log-scales (1, 1/2, 1/4 or 0 = base init) with the
@@ -253,10 +190,10 @@ def meta_train(
     The model's weights must already hold the base init; see the module docstring.
     """
     seed = int(torch.randint(0, 2**62, (1,)).item())
-    batches = _Batches(data, config.batch_size, torch.Generator().manual_seed(seed))
+    batches = Batches(data, config.batch_size, torch.Generator().manual_seed(seed))
     model.train()
     # only the math attention kernel has a double backward (flash/efficient ones do not)
-    with torch.random.fork_rng(devices=_rng_devices(model)), sdpa_kernel(SDPBackend.MATH):
+    with torch.random.fork_rng(devices=rng_devices(model)), sdpa_kernel(SDPBackend.MATH):
         torch.manual_seed(seed)
         features = layer_features(model, layers, *batches.next())
         # leaves sharing the model's storage; gradients go through autograd.grad only
@@ -285,6 +222,7 @@ def meta_train(
     "of a base init to lower the loss a few SGD steps ahead",
     needs_data=True,
     options=OPTIONS,
+    profile=True,
 )
 def updater(ctx: InitContext) -> list[float]:
     """Base init, then the meta-trained updater's per-layer scales (returned, base's included)."""

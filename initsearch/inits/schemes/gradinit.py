@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,14 +38,22 @@ from torch.func import functional_call
 
 from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
-from initsearch.inits.gradinit_opt import (
+from initsearch.inits.registry import InitContext, get_scheme, register
+from initsearch.inits.schemes.gradinit_opt import (
     OPTION_DOCS,
     GradInitConfig,
     ScaleAdam,
     family_defaults,
     resolve_config,
 )
-from initsearch.inits.registry import InitContext, get_scheme, register
+from initsearch.inits.schemes.gradinit_parts import (
+    HalfBatches,
+    ScaledParams,
+    grad_norm,
+    gradinit_modes,
+    math_attention,
+    progress_bar,
+)
 from initsearch.models.base import ScalableLayer, ScalableModel
 
 RESULT_ATTR = "gradinit_result"
@@ -84,116 +90,6 @@ def model_defaults(model: nn.Module) -> GradInitConfig:
     return family_defaults(family, has_bn)
 
 
-class _HalfBatches:
-    """Endless half-batches of indices, reshuffled each pass like a shuffling DataLoader."""
-
-    def __init__(self, n: int, half: int, generator: torch.Generator) -> None:
-        self.n, self.half, self.generator = n, half, generator
-        self.order = torch.empty(0, dtype=torch.long)
-        self.pos = 0
-
-    def next(self) -> torch.Tensor:
-        if self.pos + self.half > len(self.order):
-            self.order = torch.randperm(self.n, generator=self.generator)
-            self.pos = 0
-        idx = self.order[self.pos : self.pos + self.half]
-        self.pos += self.half
-        return idx
-
-
-@contextlib.contextmanager
-def _gradinit_modes(model: nn.Module) -> Iterator[None]:
-    """Eval mode (dropout off), batch norm on batch statistics without touching its running
-    statistics; everything restored afterwards."""
-    training = {m: m.training for m in model.modules()}
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    tracking = [m.track_running_stats for m in norms]
-    model.eval()
-    for m in norms:
-        m.train()
-        m.track_running_stats = False
-    try:
-        yield
-    finally:
-        for m, flag in training.items():
-            m.training = flag
-        for m, flag in zip(norms, tracking, strict=True):
-            m.track_running_stats = flag
-
-
-def _math_attention() -> contextlib.AbstractContextManager[None]:
-    """Fused attention kernels have no double backward; the math kernel has."""
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-    except ImportError:  # pragma: no cover - older torch
-        return contextlib.nullcontext()
-    return sdpa_kernel([SDPBackend.MATH])
-
-
-def _progress(total: int, enabled: bool):
-    """A transient rich progress bar on a terminal, else None (rich is imported lazily)."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-    try:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-    except ImportError:
-        return None
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return None
-    return Progress(
-        TextColumn("GradInit"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-
-
-def _norm(grads: list[torch.Tensor], p: int) -> torch.Tensor:
-    if p == 1:
-        return torch.stack([g.abs().sum() for g in grads]).sum()
-    return torch.stack([g.square().sum() for g in grads]).sum().sqrt()
-
-
-class _ScaledParams:
-    """The model's parameters as m_i * W_i (W_i frozen at their base-init values)."""
-
-    def __init__(self, model: nn.Module, min_scale: float) -> None:
-        self.named = list(model.named_parameters())
-        if not self.named:
-            raise ConfigError("GradInit found no parameters to scale in the model")
-        self.device = self.named[0][1].device
-        self.w0 = {n: p.detach().clone() for n, p in self.named}
-        self.scaled = [n for n, _ in self.named if bool(self.w0[n].ne(0).any())]
-        if not self.scaled:
-            raise ConfigError("GradInit: every parameter tensor is zero; use a non-zero base init")
-        self.skipped = [n for n, _ in self.named if n not in set(self.scaled)]
-        self.position = {n: i for i, n in enumerate(self.scaled)}
-        # all-zero tensors enter g and the look-ahead step as plain leaves, but get no scale
-        for n in self.skipped:
-            self.w0[n].requires_grad_(True)
-        self.floors = torch.tensor(
-            [0.0 if n.rsplit(".", 1)[-1] == "bias" else min_scale for n in self.scaled],
-            device=self.device,
-        )
-
-    def build(self, scales: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {
-            n: scales[self.position[n]] * self.w0[n] if n in self.position else self.w0[n]
-            for n, _ in self.named
-        }
-
-    @torch.no_grad()
-    def write(self, scales: torch.Tensor) -> None:
-        for n, p in self.named:
-            if n in self.position:
-                p.copy_(scales[self.position[n]] * self.w0[n])
-
-
 def _lookahead_step(
     grads: list[torch.Tensor], gnorm: torch.Tensor, cfg: GradInitConfig
 ) -> list[torch.Tensor]:
@@ -225,7 +121,7 @@ def gradinit_scales(
     cfg = resolve_config(model_defaults(model), dict(options or {}))
     if layers is None:
         layers = model.scalable_layers() if isinstance(model, ScalableModel) else []
-    theta = _ScaledParams(model, cfg.min_scale)
+    theta = ScaledParams(model, cfg.min_scale)
     scales = torch.ones(len(theta.scaled), device=theta.device)
     optimizer = ScaleAdam(theta.floors, cfg)
 
@@ -237,7 +133,7 @@ def gradinit_scales(
             f"training set has {n_train}; lower the option batch_size"
         )
     seed = int(torch.randint(0, 2**62, (1,)).item())
-    batches = _HalfBatches(n_train, half, torch.Generator().manual_seed(seed))
+    batches = HalfBatches(n_train, half, torch.Generator().manual_seed(seed))
 
     def loss_on(params: dict[str, torch.Tensor], *parts: torch.Tensor) -> torch.Tensor:
         idx = torch.cat(parts).to(data.x_train.device)
@@ -247,8 +143,8 @@ def gradinit_scales(
     p_norm = 1 if cfg.alg == "adam" else 2
     history: dict[str, list[float]] = {k: [] for k in ("gnorm", "loss", "lookahead_loss")}
     history["constraint"] = []
-    progress = _progress(cfg.iters, cfg.progress)
-    with _gradinit_modes(model), _math_attention(), progress or contextlib.nullcontext():
+    progress = progress_bar(cfg.iters, cfg.progress)
+    with gradinit_modes(model), math_attention(), progress or contextlib.nullcontext():
         task = progress.add_task("gradinit", total=cfg.iters, info="") if progress else None
         for _ in range(cfg.iters):
             leaf = scales.clone().requires_grad_(True)
@@ -260,7 +156,7 @@ def gradinit_scales(
             grads = [
                 torch.zeros_like(t) if g is None else g for g, t in zip(raw, tensors, strict=True)
             ]
-            gnorm = _norm(grads, p_norm)
+            gnorm = grad_norm(grads, p_norm)
             gnorm_value = float(gnorm.detach())
             constraint = gnorm_value > cfg.gamma
             if constraint:  # lower ||g||_p: double backward through g
@@ -295,6 +191,7 @@ def gradinit_scales(
     "lowers the loss most, under a gradient-norm bound (needs data)",
     needs_data=True,
     options=OPTION_DOCS,
+    profile=True,
 )
 def gradinit(ctx: InitContext) -> list[float]:
     """Base init, then GradInit; returns base scales times learned per-layer weight scales and

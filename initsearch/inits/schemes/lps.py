@@ -79,9 +79,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from initsearch.errors import ConfigError
-from initsearch.inits.classic import nonlinearity
 from initsearch.inits.registry import InitContext, register
+from initsearch.inits.schemes.classic import nonlinearity
 from initsearch.models.base import ScalableLayer, ScalableModel
+from initsearch.models.mlp import MLP
 
 RECTIFIERS = ("relu", "gelu")
 ACTIVATION_MODULES = (nn.ReLU, nn.GELU, nn.Tanh, nn.SELU)
@@ -323,8 +324,6 @@ def init_layer(
 
 def _probe_from_model(model: ScalableModel, size: int, device: torch.device) -> torch.Tensor:
     """Data-free probe without a data set: only MLPs reveal their input shape."""
-    from initsearch.models.mlp import MLP
-
     if isinstance(model, MLP):
         if model.embed is not None:
             return torch.randint(model.embed.num_embeddings, (size, 16), device=device)
@@ -400,6 +399,7 @@ def _run(ctx: InitContext, from_data: bool) -> Sequence[float] | None:
     "LPS (reconstruction): rows = random linear-product start solutions, each ReLU unit active "
     "on a random anchor input of a Gaussian probe; layers scaled to preserve the signal",
     options={**_OPTIONS, "input_shape": "probe shape when no data set is given (non-MLP models)"},
+    profile=True,
 )
 def lps(ctx: InitContext) -> Sequence[float] | None:
     return _run(ctx, from_data=False)
@@ -410,6 +410,7 @@ def lps(ctx: InitContext) -> Sequence[float] | None:
     "LPS (reconstruction) anchored and scaled on real training inputs instead of a Gaussian probe",
     needs_data=True,
     options=_OPTIONS,
+    profile=True,
 )
 def lps_data(ctx: InitContext) -> Sequence[float] | None:
     return _run(ctx, from_data=True)

@@ -6,7 +6,8 @@ each scalable layer's weight is multiplied by ``alpha ** (depth - pivot)``: laye
 pivot shrink, layers after it grow, the pivot layer is unchanged. Biases are left alone (apply()
 has already zeroed them). ``alpha`` (default 1.1) must be > 0; alpha > 1 is the paper's
 emergence-promoting direction (more inactive units low, more active units high, which raises
-the path-counting measure of ``measure.py``), alpha < 1 the opposite, alpha = 1 the base init.
+the path-counting measure of ``inits/measurement/emergence_measure.py``), alpha < 1 the
+opposite, alpha = 1 the base init.
 
 How layers are counted (by ``ScalableLayer.depth``, the position on the longest forward path):
 - MLP / VGG: one depth per Linear or conv, in forward order; the classifier head is the last.
@@ -17,26 +18,8 @@ How layers are counted (by ``ScalableLayer.depth``, the position on the longest 
 - Embeddings (token embedding, patch/row projection) are depth 0 and are scaled like any layer
   (they shrink most for alpha > 1).
 
-``pivot`` (default ``floor(max_depth / 2)``, the convention of the third-party C port of the
-rule, since the paper's middle-layer choice for an even number of levels could not be read) may
-be any number in [0, max_depth]; ``max_depth / 2`` makes the rule exactly symmetric.
-
-Consequences worth knowing. With zero biases and positively homogeneous nonlinearities (ReLU),
-each forward path picks up the product of its levels' scales. With an odd number of depth
-levels and the default pivot the scales are symmetric (alpha**-n ... alpha**n), the product is 1,
-so the function at init is unchanged and only gradients change (the gradient of layer i scales
-by 1/scale_i); with an even number of levels the product is alpha**(levels / 2) and the logits
-grow by that factor. Residual sums break the per-path product (the shortcut skips the scaled
-convs), and BatchNorm in training mode cancels a layer's scale in the forward pass, leaving only
-a per-layer change of effective learning rate (~1/scale**2), which is plausibly why the paper
-finds BN tolerates larger alpha. Likewise, with zero biases the sign pattern of every unit is
-scale-invariant, so the set of units active above a threshold of 0 does not change; the rule
-moves the emergence measure only through a threshold > 0 (see ``measure.py``).
-
-Not verified from the paper (only its abstract and third-party summaries were readable): the
-recommended alpha with and without BatchNorm, the pivot for an even number of layers, how convs,
-attention, embeddings and biases were treated, and whether Xavier or Kaiming was the base in
-each experiment. The choices above are this project's.
+The full discussion (layer counting, consequences, limits, what is unverified) is in
+docs/init-schemes.md, section "The emergence-promoting rule".
 """
 
 from __future__ import annotations
@@ -46,7 +29,6 @@ import math
 import torch
 
 from initsearch.errors import ConfigError
-from initsearch.inits import classic  # noqa: F401  (registers the base schemes)
 from initsearch.inits.registry import InitContext, get_scheme, register
 
 BASES = (
@@ -89,6 +71,15 @@ def emergence_scales(depths: list[int], alpha: float, pivot: float) -> list[floa
     return [alpha ** (d - pivot) for d in depths]
 
 
+def rule_profile(depths, options) -> list[float]:
+    """The rule's factors from depths and options (the default pivot is the middle depth)."""
+    depths = list(depths)
+    if not depths:
+        return []
+    alpha = float(options.get("alpha", DEFAULT_ALPHA))
+    return emergence_scales(depths, alpha, float(options.get("pivot", max(depths) // 2)))
+
+
 @register(
     "emergence",
     "Emergence-promoting rule: base init, then layer weights x alpha**(depth - pivot)",
@@ -99,6 +90,9 @@ def emergence_scales(depths: list[int], alpha: float, pivot: float) -> list[floa
         "mode": "passed to a kaiming base",
         "gain": "passed to the base scheme",
     },
+    tunable="alpha",
+    profile=True,
+    closed_form=rule_profile,
 )
 def emergence(ctx: InitContext) -> list[float]:
     base = ctx.option("base", "kaiming")

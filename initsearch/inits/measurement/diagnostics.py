@@ -1,15 +1,15 @@
 """At-init diagnostics: what an init did to the network before any training step.
 
 ``compute_diagnostics`` returns the JSON-serialisable dict of the shared diagnostics contract
-(keys: batch_size, threshold, loss, log_emergence, active_fraction, layers[name, depth, scale,
-weight_std, activation_std, dead_fraction, grad_norm]) so a report can ask which at-init property
-predicts training. It is computed on the first ``batch_size`` training samples, the same batch
-for every trial of a data set.
+(keys :data:`DIAGNOSTICS_KEYS`, each entry of "layers" with :data:`LAYER_KEYS`) so a report can
+ask which at-init property predicts training. It is computed on the first ``batch_size``
+training samples, the same batch for every trial of a data set.
 
 - loss, activation_std, dead_fraction (units that never fire), log_emergence and
   active_fraction (units above the threshold): one forward pass in eval mode (no dropout;
   BatchNorm at init then uses its running statistics, i.e. it is the identity), activity as
-  defined in ``activity.py``, measure as in ``measure.py`` (natural log, -inf when E = 0).
+  defined in ``layer_activity.py``, measure as in ``emergence_measure.py`` (natural log, -inf
+  when E = 0).
 - grad_norm: the L2 norm of each scalable weight's gradient of the batch cross-entropy, from one
   forward+backward in train mode, as the first optimiser step sees it (BatchNorm on batch
   statistics, dropout active). ``torch.autograd.grad`` is used, so no ``.grad`` is left on any
@@ -31,8 +31,8 @@ from torch import nn
 
 from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
-from initsearch.inits.activity import LayerActivity, record_activity
-from initsearch.inits.measure import level_counts, log_emergence
+from initsearch.inits.measurement.emergence_measure import level_counts, log_emergence
+from initsearch.inits.measurement.layer_activity import LayerActivity, record_activity
 from initsearch.models.base import ScalableLayer
 
 DEFAULT_THRESHOLD = 0.05
@@ -40,6 +40,15 @@ DEFAULT_THRESHOLD = 0.05
 0.05). At 0 the rule cannot move the measure: with zero biases a positive rescaling never
 changes which units fire. Dead units (``dead_fraction``) are always those that never fire."""
 DEFAULT_BATCH = 256
+
+DIAGNOSTICS_KEYS = frozenset(
+    {"batch_size", "threshold", "loss", "log_emergence", "active_fraction", "layers"}
+)
+"""The keys of the diagnostics dict."""
+LAYER_KEYS = frozenset(
+    {"name", "depth", "scale", "weight_std", "activation_std", "dead_fraction", "grad_norm"}
+)
+"""The keys of each entry of its "layers" list."""
 
 
 def diagnostics_options(options: Mapping[str, Any]) -> tuple[bool, float, int]:
