@@ -28,15 +28,11 @@ from initsearch.cli.app import app
 from initsearch.cluster.auth import find_token
 from initsearch.cluster.client import is_local_address, normalize_address
 from initsearch.cluster.jobs import job_id, reason, study_jobs
-from initsearch.cluster.stores import (
-    check_one_machine,
-    check_reachable,
-    embedded_stores,
-    is_embedded_tracking,
-)
+from initsearch.cluster.stores import check_one_machine, check_reachable, embedded_stores
 from initsearch.cluster.submit import entrypoint, parse_env, staged_config
 from initsearch.errors import ConfigError
 from initsearch.run.pool import check_fits, trial_slots
+from initsearch.stores import is_embedded_tracking
 from tests.studyutil import tiny_study
 from tests.test_study_cli import write_study
 

@@ -24,8 +24,8 @@ from optuna.trial import TrialState
 from initsearch.cluster.client import connect
 from initsearch.cluster.jobs import wait
 from initsearch.cluster.stores import alive_node_ips, check_one_machine
-from initsearch.run.driver import counts_toward_budget
-from initsearch.search.storage import open_storage
+from initsearch.run.ledger import counts_toward_budget
+from initsearch.stores import open_storage
 from tests import pg
 from tests.raycluster import LocalCluster, local_cluster
 from tests.studyutil import tiny_study

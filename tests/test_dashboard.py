@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,15 +27,9 @@ from pathlib import Path
 import pytest
 
 from initsearch.cli import main
-from initsearch.dashboard import (
-    Server,
-    ServerFailed,
-    redact,
-    resolve_target,
-    start,
-    stop,
-    wait_ready,
-)
+from initsearch.contract import STUDY_TRACKING_URI
+from initsearch.dashboard import Server, ServerFailed, resolve_target, start, stop, wait_ready
+from initsearch.stores import recorded_tracking_uri, redact
 from tests.browser import (  # noqa: F401
     browser,
     require_browser,
@@ -78,12 +73,12 @@ def cli_error(capsys, *args: str) -> str:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A real tiny study (6 trials, in-process), journal storage and SQLite MLflow."""
-    from initsearch.run.driver import StudyDriver
     from initsearch.run.pool import InlinePool
+    from initsearch.search.study import study_driver
 
     workdir = tmp_path_factory.mktemp("dash")
     cfg = tiny_study(workdir, name=f"dash{uuid.uuid4().hex[:6]}")
-    driver = StudyDriver(cfg, InlinePool())
+    driver = study_driver(cfg, InlinePool())
     driver.run()
     return cfg, driver.study
 
@@ -224,7 +219,7 @@ def test_the_target_is_the_study_its_driver_recorded(study, tmp_path):
     cfg, optuna_study = study
     target = resolve_target(cfg.name, workdir=cfg.workdir)
     assert target.study == cfg.name
-    assert target.tracking_uri == optuna_study.user_attrs["tracking_uri"]
+    assert target.tracking_uri == recorded_tracking_uri(optuna_study, cfg.workdir)
     assert (
         target.storage_url
         == f"journal://{(Path(cfg.workdir) / cfg.name / 'optuna.journal').resolve()}"
@@ -238,6 +233,22 @@ def test_the_target_is_the_study_its_driver_recorded(study, tmp_path):
         redact("postgresql+psycopg2://me:secret@db:5432/x")
         == "postgresql+psycopg2://me:***@db:5432/x"
     )
+
+
+def test_a_copied_runs_folder_serves_its_own_stores(study, tmp_path):
+    """The driver records its stores relative to the study's folder: a copy of ``runs/``
+    whose original is gone resolves to the copy's journal and MLflow database."""
+    cfg, optuna_study = study
+    assert optuna_study.user_attrs[STUDY_TRACKING_URI] == "sqlite:///./mlflow.db"
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    shutil.copytree(cfg.workdir, original)
+    shutil.copytree(original, copy)
+    shutil.rmtree(original)
+    target = resolve_target(cfg.name, workdir=str(copy))
+    folder = (copy / cfg.name).resolve()
+    assert target.storage_url == f"journal://{folder / 'optuna.journal'}"
+    assert target.tracking_uri == f"sqlite:///{folder / 'mlflow.db'}"
+    assert target.optuna_study_id == optuna_study._study_id
 
 
 # ---- process groups: started, reported, stopped ------------------------------------------
@@ -341,7 +352,7 @@ def test_mlflow_ui_shows_the_runs_and_a_val_accuracy_chart(served, study, browse
     from selenium.webdriver.common.by import By
 
     cfg, optuna_study = study
-    client = MlflowClient(tracking_uri=optuna_study.user_attrs["tracking_uri"])
+    client = MlflowClient(tracking_uri=recorded_tracking_uri(optuna_study, cfg.workdir))
     experiment = client.get_experiment_by_name(f"initsearch/{cfg.name}")
     assert served.mlflow_url == (
         f"http://127.0.0.1:{served.mlflow_port}/#/experiments/{experiment.experiment_id}/runs"

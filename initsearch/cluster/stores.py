@@ -15,15 +15,7 @@ from __future__ import annotations
 
 from initsearch.cluster.client import Cluster, is_local_address
 from initsearch.errors import ConfigError
-from initsearch.search.storage import is_embedded
-
-
-def is_embedded_tracking(uri: str) -> bool:
-    """MLflow stores that are local files: SQLite, the file store, a plain path (``databricks``
-    is a hosted store MLflow names without ``://``)."""
-    if uri.startswith("databricks"):
-        return False
-    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+from initsearch.stores import is_embedded, is_embedded_tracking
 
 
 def embedded_stores(storage_url: str, tracking_uri: str) -> list[str]:

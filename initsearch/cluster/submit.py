@@ -44,8 +44,7 @@ from initsearch.cluster.stores import (
     embedded_stores,
 )
 from initsearch.errors import ConfigError
-from initsearch.search.storage import resolve_storage_url
-from initsearch.tracking.mlflow_runs import default_tracking_uri
+from initsearch.stores import absolute, redact, storage_url, tracking_uri
 
 if TYPE_CHECKING:
     from initsearch.config import StudyConfig
@@ -98,18 +97,16 @@ class Submission:
 def staged_config(cfg: StudyConfig, local: bool) -> dict[str, Any]:
     """The study file the job runs: this config with its stores resolved (absolute paths
     when the cluster is this machine, so the job writes the files that are read here)."""
-    from initsearch.dashboard import absolute_store
-
-    storage_url, tracking = study_stores(cfg)
+    url, tracking = study_stores(cfg)
     raw = cfg.model_dump(mode="json")
     raw["ray"] = {**raw["ray"], "address": None}  # the job connects to its own cluster
     if local:  # the job's current folder is another one: no relative path may stay
-        storage_url, tracking = absolute_store(storage_url), absolute_store(tracking)
+        url, tracking = absolute(url), absolute(tracking)
         raw["workdir"] = str(Path(cfg.workdir).resolve())
         root = cfg.data.root
         if root and not root.startswith("~") and not Path(root).is_absolute():
             raw["data"] = {**raw["data"], "root": str(Path(root).resolve())}
-    raw.update(storage=storage_url, tracking_uri=tracking)
+    raw.update(storage=url, tracking_uri=tracking)
     return raw
 
 
@@ -132,8 +129,10 @@ def entrypoint(study: str, python: str, trials: int | None, workers: int | None)
 
 def study_stores(cfg: StudyConfig) -> tuple[str, str]:
     """(Optuna storage URL, MLflow tracking URI) the study's driver will use."""
-    storage_url = resolve_storage_url(cfg.storage, cfg.workdir, cfg.name)
-    return storage_url, cfg.tracking_uri or default_tracking_uri(cfg.workdir, cfg.name)
+    return (
+        storage_url(cfg.storage, cfg.workdir, cfg.name),
+        tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name),
+    )
 
 
 def submit_study(
@@ -146,10 +145,8 @@ def submit_study(
     env: dict[str, str] | None = None,
 ) -> Submission:
     """Check the stores, pick the job id, upload code and study file, submit."""
-    from initsearch.dashboard import redact
-
-    storage_url, tracking = study_stores(cfg)
-    embedded = embedded_stores(storage_url, tracking)
+    url, tracking = study_stores(cfg)
+    embedded = embedded_stores(url, tracking)
     check_reachable(cluster.address, study_file, embedded)
     if embedded:
         check_one_machine(cluster.address, study_file, embedded, alive_node_ips(cluster))
@@ -185,7 +182,7 @@ def submit_study(
                     **(env or {}),
                 },
             },
-            metadata={"initsearch_study": cfg.name, "initsearch_storage": redact(storage_url)},
+            metadata={"initsearch_study": cfg.name, "initsearch_storage": redact(url)},
             attempt=attempt,
         )
         with jobs_api(cluster), quiet_upload():

@@ -8,7 +8,7 @@ import optuna
 
 from initsearch.config import StudyConfig, load_study, parse_study
 from initsearch.errors import ConfigError
-from initsearch.search.storage import open_storage, resolve_storage_url
+from initsearch.stores import local_file, open_storage, storage_url
 
 
 def locate_study(
@@ -20,16 +20,16 @@ def locate_study(
         cfg = load_study(name_or_file)
         if storage:
             cfg = cfg.model_copy(update={"storage": storage})
-        url = resolve_storage_url(cfg.storage, cfg.workdir, cfg.name)
+        url = storage_url(cfg.storage, cfg.workdir, cfg.name)
         name = cfg.name
     else:
         name = name_or_file
-        url = resolve_storage_url(storage, workdir, name)
+        url = storage_url(storage, workdir, name)
         cfg = None
-    journal = url.removeprefix("journal://")
-    if url.startswith("journal://") and not Path(journal).exists():
+    path = local_file(url)
+    if path is not None and not path.exists():
         raise ConfigError(
-            f"no study {name!r} at {journal}; start it with `initsearch study start FILE`, or "
+            f"no study {name!r} at {path}; start it with `initsearch study start FILE`, or "
             "pass --workdir/--storage where it lives"
         )
     try:
