@@ -3,7 +3,7 @@
 Every row runs the same trivial trials (by default digits, MLP depth 1 width 8, one epoch) on
 the same local Ray runtime with the same number of workers, so what differs is the platform:
 
-- ``ours``: ``StudyDriver(cfg, RayPool(workers=W)).run()`` with the default journal storage,
+- ``ours``: ``study_driver(cfg, RayPool(workers=W)).run()`` with the default journal storage,
   the default pruner (each epoch reported to the storage) and MLflow logging to the default
   SQLite tracking store, i.e. what ships.
 - ``ours-no-mlflow``: the same with the driver's MLflow tracker replaced by a no-op (done here,
@@ -116,8 +116,7 @@ def timed_execute(job, dataset):
         outcome = worker.execute(job, dataset)
     finally:
         worker.run_trial = original
-    for result, seconds in zip(outcome.results, spent, strict=False):
-        result["work_seconds"] = seconds
+    outcome.work_seconds = spent[: len(outcome.results)]  # read back by run_ours
     return outcome
 
 
@@ -201,7 +200,7 @@ def background_tracker_class() -> type:
 @contextmanager
 def tracker_replaced(kind: str) -> Iterator[None]:
     """Swap the driver's tracker class: "mlflow" (as shipped), "none" or "background"."""
-    import initsearch.run.driver as driver_mod
+    import initsearch.search.study as driver_mod
 
     original = driver_mod.StudyTracker
     if kind == "none":
@@ -242,8 +241,8 @@ def row_figures(
 def run_ours(
     args: argparse.Namespace, workdir: Path, name: str, profile: Path | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    from initsearch.run.driver import StudyDriver
     from initsearch.run.pool import RayPool
+    from initsearch.search.study import study_driver
 
     class TimedRayPool(RayPool):
         def __init__(self, **kwargs: Any) -> None:
@@ -258,14 +257,16 @@ def run_ours(
         profiler.enable()
     started = time.perf_counter()
     with tracker_replaced(OURS[name]):
-        driver = StudyDriver(cfg, TimedRayPool(workers=args.workers))
+        driver = study_driver(cfg, TimedRayPool(workers=args.workers))
     setup = time.perf_counter() - started
     study = driver.study
     study.ask = phases.wrap("ask", study.ask)
     study.tell = phases.wrap("tell", study.tell)
-    driver.tracker.log_trial = phases.wrap("mlflow_log", driver.tracker.log_trial)
+    tracker = driver.recorder.tracker
+    tracker.log_trial = phases.wrap("mlflow_log", tracker.log_trial)
     for obj, names in (
-        (driver, ("next_job", "heartbeat", "budget_taken", "budget_used")),
+        (driver.source, ("next",)),
+        (driver.ledger, ("heartbeat", "taken", "used")),
         (driver.pool, ("submit", "wait", "start")),
     ):
         for attr in names:
@@ -273,9 +274,9 @@ def run_ours(
                 setattr(obj, attr, phases.wrap(attr, getattr(obj, attr)))
     record = phases.wrap("record", driver.record)
 
-    def capture(trial, outcome, init):
+    def capture(asked, outcome):
         outcomes.append(outcome)
-        return record(trial, outcome, init)
+        return record(asked, outcome)
 
     driver.record = capture
     run_started = time.perf_counter()
@@ -286,14 +287,17 @@ def run_ours(
         profiler.dump_stats(str(profile))
     phases.add("run_total", finished - run_started)
     for outcome in outcomes:
-        work = sum(r["work_seconds"] for r in outcome.results)
-        phases.add("worker_extra", outcome.finished - outcome.started - work)
-    results = [o.results[0] for o in outcomes if o.results]
+        phases.add("worker_extra", outcome.finished - outcome.started - sum(outcome.work_seconds))
+    results = [
+        {"work_seconds": o.work_seconds[0], "summary": o.results[0].summary.to_dict()}
+        for o in outcomes
+        if o.results
+    ]
     states = [o.state for o in outcomes]
     row = row_figures(name, args.trials, finished - started, setup, results, args.workers)
     row["states"] = {s: states.count(s) for s in set(states)}
     if OURS[name] != "none":
-        row["mlflow_trial_runs"] = logged_trial_runs(driver.handle.tracking_uri, cfg.name)
+        row["mlflow_trial_runs"] = logged_trial_runs(tracker.tracking_uri, cfg.name)
     return row, phase_breakdown(phases, args.trials, setup)
 
 
@@ -314,15 +318,15 @@ def phase_breakdown(phases: Phases, trials: int, setup: float) -> dict[str, Any]
     """Per-trial milliseconds of each driver phase; nested phases are split out."""
     s = phases.seconds
     split = {
-        "setup (StudyDriver(...): storage, MLflow experiment)": setup,
+        "setup (study_driver(...): storage, MLflow experiment)": setup,
         "ask (study.ask)": s["ask"],
-        "suggest + trial attrs (next_job - ask)": s["next_job"] - s["ask"],
+        "suggest + trial attrs (source.next - ask)": s["next"] - s["ask"],
         "submit (Ray task)": s["submit"],
         "wait (driver blocked in ray.wait/get)": s["wait"],
         "MLflow log_trial": s["mlflow_log"],
         "tell (study.tell)": s["tell"],
         "record other (trial user attrs)": s["record"] - s["mlflow_log"] - s["tell"],
-        "budget checks (budget_taken/budget_used)": s["budget_taken"] + s["budget_used"],
+        "budget checks (ledger.taken/used)": s["taken"] + s["used"],
         "heartbeat": s["heartbeat"],
         "pool start (ray.put data)": s["start"],
     }
@@ -338,7 +342,7 @@ def run_tune(
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    from initsearch.search.algorithms import build_sampler
+    from initsearch.search.samplers import build_sampler
     from initsearch.search.space import distributions, init_from_params, layer_info
 
     cfg = study_config(args, "tune", workdir)
@@ -389,7 +393,7 @@ def run_optuna_sqlite(args: argparse.Namespace, workdir: Path, dataset) -> dict[
     import optuna
     import ray
 
-    from initsearch.search.algorithms import build_sampler
+    from initsearch.search.samplers import build_sampler
     from initsearch.search.space import distributions, layer_info, suggest
 
     cfg = study_config(args, "optuna_sqlite", workdir)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 
-from initsearch.config import load_study, parse_study
+from initsearch.config import PrunerConfig, SamplerConfig, load_study, parse_study
 from initsearch.errors import ConfigError
+from initsearch.search.pruners import PRUNERS, build_pruner
+from initsearch.search.samplers import SAMPLERS, build_sampler
 
 STUDIES = sorted(Path(__file__).parents[1].joinpath("studies").glob("*.yaml"))
 
@@ -73,3 +77,25 @@ def test_trial_spec_carries_the_study_settings():
     assert spec.budget.target_accuracy == 0.5
     assert cfg.budget.seeds == (7, 8, 9)
     assert cfg.objective.directions == ["minimize"]
+
+
+
+def test_every_sampler_name_builds():
+    """Each sampler a study file may name has a factory in the table, and it builds."""
+    names = set(typing.get_args(SamplerConfig.model_fields["name"].annotation))
+    assert names == set(SAMPLERS)
+    dists = {"log_scale_0": optuna.distributions.FloatDistribution(-1.0, 1.0)}
+    for name in sorted(names):
+        sampler = build_sampler(SamplerConfig(name=name), dists)
+        assert isinstance(sampler, optuna.samplers.BaseSampler)
+
+
+def test_every_pruner_name_builds():
+    """Each pruner a study file may name has a factory in the table, and it builds (also from
+    the dict a pruner config becomes when it crosses a process boundary)."""
+    names = set(typing.get_args(PrunerConfig.model_fields["name"].annotation))
+    assert names == set(PRUNERS)
+    for name in sorted(names):
+        assert isinstance(build_pruner({"name": name}, epochs=5), optuna.pruners.BasePruner)
+    kept = build_pruner(PrunerConfig(name="percentile", percentile=25.0), epochs=5)
+    assert isinstance(kept, optuna.pruners.PercentilePruner)

@@ -12,11 +12,12 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from initsearch import contract
 from initsearch.cli import main
 from initsearch.report import build_study_report, fit_emergence, write_study_report
-from initsearch.report.study_report import importance_trials
-from initsearch.run.driver import StudyDriver
+from initsearch.report.importance import importance_trials
 from initsearch.run.pool import InlinePool
+from initsearch.search.study import study_driver
 from tests.studyutil import tiny_study
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -102,7 +103,7 @@ def reported(tmp_path_factory, one_thread):
     workdir = tmp_path_factory.mktemp("runs")
     # median pruner: trials report intermediate values (Optuna's intermediate plot has data)
     cfg = tiny_study(workdir, "rep", budget={"trials": 8}, pruner={"name": "median"})
-    driver = StudyDriver(cfg, InlinePool())
+    driver = study_driver(cfg, InlinePool())
     driver.run()
     out = workdir / "out"
     report = write_study_report(cfg, driver.study, out)
@@ -153,7 +154,9 @@ def test_report_ranks_match_the_trials_values(reported):
         if b["state"] == "COMPLETE":
             assert b["rank"] == by_number[b["trial"]]["rank"]
             assert b["n_complete"] == len(complete)
-    searched = {n: v for n, v in values.items() if "baseline" not in study.trials[n].user_attrs}
+    searched = {
+        n: v for n, v in values.items() if contract.BASELINE not in study.trials[n].user_attrs
+    }
     best = stored["best_searched"]
     assert best["value"] == max(searched.values())
     top = [e["value"] for e in stored["top_k"]["trials"]]
@@ -166,10 +169,10 @@ def test_report_ranks_match_the_trials_values(reported):
 def test_report_fits_are_those_of_the_stored_scales(reported):
     _, study, _, out, _ = reported
     stored = json.loads((out / "report.json").read_text())
-    depths = study.user_attrs["layer_depths"]
+    depths = study.user_attrs[contract.STUDY_LAYER_DEPTHS]
     assert stored["layers"]["pivot"] == max(depths) // 2
     for entry in stored["top_k"]["trials"]:
-        scales = study.trials[entry["trial"]].user_attrs["scales"]
+        scales = study.trials[entry["trial"]].user_attrs[contract.APPLIED_SCALES]
         assert entry["scales"] == scales
         assert entry["fit"]["alpha"] == pytest.approx(fit_emergence(scales, depths).alpha)
     # the emergence baseline's profile is the rule itself: the fit gives back its alpha
@@ -188,7 +191,7 @@ def test_report_importances_cover_the_searched_parameters(reported):
     assert set(imp["values"]) == set(names) == {"log_scale_0", "log_scale_1", "log_scale_2"}
     assert sum(imp["values"].values()) == pytest.approx(1.0)
     # xavier was enqueued without parameters: it is not among the importance trials
-    xavier = next(t for t in study.trials if t.user_attrs.get("baseline") == "xavier")
+    xavier = next(t for t in study.trials if t.user_attrs.get(contract.BASELINE) == "xavier")
     assert xavier.number not in {t.number for t in kept}
 
 
@@ -229,8 +232,8 @@ def test_cli_report_of_a_missing_study_exits_2(capsys, tmp_path):
 def _study_with(trials: list) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")
-    study.set_user_attr("layer_names", ["a", "b", "c"])
-    study.set_user_attr("layer_depths", [0, 1, 2])
+    study.set_user_attr(contract.STUDY_LAYER_NAMES, ["a", "b", "c"])
+    study.set_user_attr(contract.STUDY_LAYER_DEPTHS, [0, 1, 2])
     study.add_trials(trials)
     return study
 
@@ -238,9 +241,13 @@ def _study_with(trials: list) -> optuna.Study:
 def _trial(value, scales, baseline=None, scheme="kaiming", state=TrialState.COMPLETE):
     dists = {f"log_scale_{i}": FloatDistribution(-2.0, 2.0) for i in range(3)}
     params = {f"log_scale_{i}": math.log(s) for i, s in enumerate(scales)}
-    attrs = {"scales": scales, "init": {"scheme": scheme}, "val_accuracy_curve": [0.3, value]}
+    attrs = {
+        contract.APPLIED_SCALES: scales,
+        contract.INIT: {"scheme": scheme},
+        contract.VAL_ACCURACY_CURVE: [0.3, value],
+    }
     if baseline:
-        attrs["baseline"] = baseline
+        attrs[contract.BASELINE] = baseline
         params, dists = {}, {}
     return create_trial(
         state=state,

@@ -7,6 +7,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
+from initsearch import contract
 from initsearch.config import StudyConfig
 
 
@@ -32,10 +33,10 @@ def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> Non
         console.print("no completed trial yet")
         return
     best = order[0]
-    origin = best.user_attrs.get("baseline", "searched")
+    origin = best.user_attrs.get(contract.BASELINE, "searched")
     console.print(f"best {metric}: [bold]{best.values[0]:.4g}[/] (trial {best.number}, {origin})")
-    names = study.user_attrs.get("layer_names") or []
-    scales = best.user_attrs.get("scales") or []
+    names = study.user_attrs.get(contract.STUDY_LAYER_NAMES) or []
+    scales = best.user_attrs.get(contract.APPLIED_SCALES) or []
     if scales:
         table = Table(title=f"per-layer scales of trial {best.number}")
         table.add_column("layer")
@@ -48,14 +49,14 @@ def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> Non
         table.add_column(column, justify="right" if column != "baseline" else "left")
     rank_of = {t.number: i + 1 for i, t in enumerate(order)}
     for t in trials:
-        name = t.user_attrs.get("baseline")
-        if name is None or t.user_attrs.get("requeued"):
+        name = t.user_attrs.get(contract.BASELINE)
+        if name is None or t.user_attrs.get(contract.REQUEUED):
             continue
-        value = f"{t.values[0]:.4g}" if t.values else t.user_attrs.get("reason", "-")
+        value = f"{t.values[0]:.4g}" if t.values else t.user_attrs.get(contract.REASON, "-")
         rank = f"{rank_of[t.number]}/{len(order)}" if t.number in rank_of else "-"
         table.add_row(name, t.state.name.lower(), value, rank)
     console.print(table)
-    searched = [t for t in order if "baseline" not in t.user_attrs]
+    searched = [t for t in order if contract.BASELINE not in t.user_attrs]
     if searched:
         console.print(
             f"best searched trial: {searched[0].number} with {searched[0].values[0]:.4g}"

@@ -1,12 +1,13 @@
 """Which init schemes a comparison trains, by name, each as an :class:`InitSpec`.
 
 Names: a registered scheme's own name (``kaiming``, ``xavier``, ``lecun_normal`` (alias
-``lecun``), ``orthogonal``, ``lps``, ``gradinit``, ``updater``, ``zero``...), ``emergence`` (the
-rule over the alpha grid, one scheme per alpha, named ``emergence(alpha=1.1)``) or one such
-name, and ``searched-best`` (the best completed searched trial of the study, its ``init`` user
-attribute as recorded by the study driver). Options come from the study's
-``baselines.options`` as for the study's baselines; the emergence rule's base is the study's
-``search.base_init``. The reference, Kaiming, is always included: every test is against it.
+``lecun``), ``orthogonal``, ``lps``, ``gradinit``, ``updater``, ``zero``...), a scheme with a
+tunable option (``emergence``: the rule over the alpha grid, one arm per value, named
+``emergence(alpha=1.1)``) or one such name, and ``searched-best`` (the best completed searched
+trial of the study, its init user attribute as recorded by the study driver). Options come
+from the study's ``baselines.options`` as for the study's baselines; a tunable scheme's base
+is the study's ``search.base_init``. The reference, Kaiming, is always included: every test is
+against it. Which scheme is tunable is asked of its :class:`SchemeInfo`, not of its name.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import optuna
+from optuna.trial import TrialState
+
+from initsearch import contract, stores
 from initsearch.config import StudyConfig
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec, scheme_names
-from initsearch.search.baselines import baseline_name
+from initsearch.inits import InitSpec, SchemeInfo, all_schemes, get_scheme, scheme_names
+from initsearch.search.baselines import grid_init
 
 REFERENCE = "kaiming"
 SEARCHED = "searched-best"
@@ -37,7 +41,7 @@ DEFAULT_SCHEMES = (
 )
 DEFAULT_ALPHAS = (1.05, 1.1, 1.2, 1.3, 1.5)
 ALIASES = {"lecun": "lecun_normal"}
-_ONE_ALPHA = re.compile(r"^emergence\(alpha=([^)]+)\)$")
+_GRID_POINT = re.compile(r"^(\w+)\((\w+)=([^)]+)\)$")  # scheme(option=value)
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,8 @@ class SearchedBest:
 
 
 def alpha_grid(cfg: StudyConfig, alphas: list[float] | None = None) -> list[float]:
-    """The alphas of the emergence rule: given, else the study file's
-    ``baselines.emergence_alphas`` when the file sets them, else :data:`DEFAULT_ALPHAS`."""
+    """The values of the tunable option (the emergence rule's alpha): given, else the study
+    file's ``baselines.emergence_alphas`` when the file sets them, else :data:`DEFAULT_ALPHAS`."""
     if alphas:
         grid = list(alphas)
     elif "emergence_alphas" in cfg.baselines.model_fields_set:
@@ -75,29 +79,21 @@ def alpha_grid(cfg: StudyConfig, alphas: list[float] | None = None) -> list[floa
 def searched_best(cfg: StudyConfig) -> SearchedBest | None:
     """The best completed trial of the study that is not a baseline, or None when the study
     does not exist (yet) or has none. Ranked by the study's first objective."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from initsearch.search.storage import open_storage, resolve_storage_url
-
-    url = resolve_storage_url(cfg.storage, cfg.workdir, cfg.name)
-    if url.startswith("journal://") and not Path(url.removeprefix("journal://")).exists():
-        return None
-    try:
-        study = optuna.load_study(study_name=cfg.name, storage=open_storage(url))
-    except KeyError:
+    url = stores.storage_url(cfg.storage, cfg.workdir, cfg.name)
+    study = stores.load_study_if_present(url, cfg.name)
+    if study is None:
         return None
     maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     best = None
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if "baseline" in t.user_attrs or "init" not in t.user_attrs or not t.values:
+        if contract.BASELINE in t.user_attrs or contract.INIT not in t.user_attrs or not t.values:
             continue
         value = t.values[0]
         if best is None or (value > best.values[0] if maximise else value < best.values[0]):
             best = t
     if best is None:
         return None
-    init = best.user_attrs["init"]
+    init = best.user_attrs[contract.INIT]
     spec = InitSpec(
         scheme=init["scheme"],
         scales=tuple(init["scales"]) if init.get("scales") is not None else None,
@@ -110,9 +106,22 @@ def _options(cfg: StudyConfig, scheme: str) -> dict[str, Any]:
     return dict(cfg.baselines.options.get(scheme, {}))
 
 
-def _emergence(cfg: StudyConfig, alpha: float) -> Scheme:
-    options = {"base": cfg.search.base_init, **_options(cfg, "emergence"), "alpha": alpha}
-    return Scheme(baseline_name("emergence", alpha), InitSpec("emergence", options=options))
+def _grid_point(cfg: StudyConfig, scheme: SchemeInfo, value: float) -> Scheme:
+    return Scheme(scheme.grid_name(value), grid_init(scheme, value, cfg))
+
+
+def _tunable(name: str) -> SchemeInfo | None:
+    """The registered scheme ``name`` when it has a tunable option."""
+    return get_scheme(name) if name in scheme_names() and get_scheme(name).tunable else None
+
+
+def _one_point(name: str) -> tuple[SchemeInfo, str] | None:
+    """(scheme, value text) of a name ``scheme(option=value)`` naming a tunable option."""
+    match = _GRID_POINT.match(name)
+    scheme = _tunable(match.group(1)) if match else None
+    if scheme is None or match.group(2) != scheme.tunable:
+        return None
+    return scheme, match.group(3)
 
 
 def requested_names(cfg: StudyConfig, schemes: list[str] | None) -> list[str]:
@@ -139,15 +148,18 @@ def build_schemes(
     known = set(scheme_names())
     out: list[Scheme] = []
     for name in requested_names(cfg, schemes):
-        one = _ONE_ALPHA.match(name)
-        if name == "emergence":
-            out += [_emergence(cfg, a) for a in alpha_grid(cfg, alphas)]
-        elif one:
+        tunable, one = _tunable(name), _one_point(name)
+        if tunable is not None:
+            out += [_grid_point(cfg, tunable, a) for a in alpha_grid(cfg, alphas)]
+        elif one is not None:
+            scheme, text = one
             try:
-                alpha = float(one.group(1))
+                value = float(text)
             except ValueError:
-                raise ConfigError(f"bad scheme {name!r}: alpha must be a number") from None
-            out += [_emergence(cfg, alpha_grid(cfg, [alpha])[0])]
+                raise ConfigError(
+                    f"bad scheme {name!r}: {scheme.tunable} must be a number"
+                ) from None
+            out += [_grid_point(cfg, scheme, alpha_grid(cfg, [value])[0])]
         elif name == SEARCHED:
             if searched is not None:
                 out.append(Scheme(SEARCHED, searched.init))
@@ -160,10 +172,10 @@ def build_schemes(
         elif name in known:
             out.append(Scheme(name, InitSpec(name, options=_options(cfg, name))))
         else:
+            grid = " or ".join(f"{s.name}({s.tunable}=X)" for s in all_schemes() if s.tunable)
             raise ConfigError(
                 f"unknown scheme {name!r} in --schemes; choose from "
-                f"{', '.join(sorted(known | {'emergence', 'lecun', SEARCHED}))} "
-                "or emergence(alpha=X)"
+                f"{', '.join(sorted(known | set(ALIASES) | {SEARCHED}))} or {grid}"
             )
     seen: dict[str, Scheme] = {}
     for s in out:

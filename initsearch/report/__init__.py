@@ -1,15 +1,23 @@
-"""Reports read back from stored results: ``study_report`` (what a study's search found and
-whether it is the emergence rule's line), ``profile`` (the emergence-line fit)."""
+"""Reports read back from stored results.
 
-from initsearch.report.profile import EmergenceFit, default_pivot, fit_emergence
+``study_report`` (what a study's search found and whether it is the emergence rule's line,
+printed by ``terminal``), ``emergence_fit`` (the line fit), ``importance`` (which searched
+parameters mattered), ``html_report`` (a comparison as one HTML file).
+"""
+
+from initsearch.report.emergence_fit import EmergenceFit, default_pivot, fit_emergence
+from initsearch.report.importance import importance_study, importance_trials, param_importances
 from initsearch.report.study_report import build_study_report, report_dir, write_study_report
-from initsearch.report.summary import print_report
+from initsearch.report.terminal import print_report
 
 __all__ = [
     "EmergenceFit",
     "build_study_report",
     "default_pivot",
     "fit_emergence",
+    "importance_study",
+    "importance_trials",
+    "param_importances",
     "print_report",
     "report_dir",
     "write_study_report",

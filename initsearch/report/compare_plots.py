@@ -16,10 +16,11 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from initsearch.compare.stats import mean_ci
+from initsearch.report.profile_schemes import draws_profile
+
 # one colour per scheme, the same in every figure and the table; up to 34 distinct
 _PALETTE = tuple(qualitative.Plotly) + tuple(qualitative.Dark24)
-# schemes whose per-layer scales say something: the rule, data-driven inits, the search
-PROFILE_SCHEMES = ("emergence", "gradinit", "lps")
 FIG_HEIGHT = 440
 
 
@@ -44,12 +45,6 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _t_quantile(dof: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, dof))
-
-
 def mean_band(
     curves: Sequence[Sequence[Any]],
 ) -> tuple[list[int], list[float], list[float], list[float], list[int]]:
@@ -64,17 +59,12 @@ def mean_band(
         values = [v for c in curves if e < len(c) and (v := finite(c[e])) is not None]
         if not values:
             continue
-        n = len(values)
-        mean = sum(values) / n
-        half = 0.0
-        if n > 1:
-            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-            half = _t_quantile(n - 1) * sd / math.sqrt(n)
+        band = mean_ci(values)
         epochs.append(e + 1)
-        means.append(mean)
-        lows.append(mean - half)
-        highs.append(mean + half)
-        counts.append(n)
+        means.append(band.mean)
+        lows.append(band.mean if band.ci_low is None else band.ci_low)
+        highs.append(band.mean if band.ci_high is None else band.ci_high)
+        counts.append(band.n)
     return epochs, means, lows, highs, counts
 
 
@@ -159,8 +149,9 @@ def convergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
 
 
 def is_profile_scheme(scheme: dict) -> bool:
+    """The searched best, and every scheme that yields its own per-layer profile."""
     init = scheme.get("init") or {}
-    return scheme["name"].startswith("searched") or init.get("scheme") in PROFILE_SCHEMES
+    return scheme["name"].startswith("searched") or draws_profile(init.get("scheme"))
 
 
 def _geometric_profile(scheme: dict, layers: int) -> tuple[list, list, list, int] | None:
@@ -183,8 +174,9 @@ def _geometric_profile(scheme: dict, layers: int) -> tuple[list, list, list, int
 
 
 def profile_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
-    """Per-layer scale factors (log axis) of the searched best, the emergence rule, GradInit
-    and LPS, with the min-max over seeds as error bars and the base init at 1."""
+    """Per-layer scale factors (log axis) of the searched best and the schemes with their own
+    profile (the emergence rule, GradInit, LPS...), with the min-max over seeds as error bars
+    and the base init at 1."""
     names = list(data.get("layer_names") or [])
     depths = list(data.get("layer_depths") or [])
     width = max(

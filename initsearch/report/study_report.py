@@ -1,20 +1,21 @@
 """The report of one study: which per-layer scale profile the search found, whether it is the
 emergence rule's line, which parameters mattered, and where the baselines rank.
 
-``build_study_report`` reads everything from the Optuna study (trial values, the user attrs the
-driver records: ``baseline``, ``init``, ``scales``, ``val_accuracy_curve``; the study's
-``layer_names`` and ``layer_depths``) into one JSON-able dict; ``write_study_report`` adds the
-plots and ``report.json`` under an output folder. Ranking uses the study's first objective
-(the only one for a single-objective study).
+``build_study_report`` reads everything from the Optuna study (trial values and the user attrs
+the driver records, keys in :mod:`initsearch.contract`: the baseline name, the init, the
+applied scales; the study's layer names and depths) into one JSON-able dict;
+``write_study_report`` adds the plots and ``report.json`` under an output folder. Ranking uses
+the study's first objective (the only one for a single-objective study). Importances come from
+:mod:`initsearch.report.importance`, the line fit from :mod:`initsearch.report.emergence_fit`.
 
-``scales`` of a trial are the final per-layer factors relative to *that trial's* base scheme:
-searched trials and the emergence baselines are relative to the study's ``search.base_init``,
-GradInit's relative to its own base, and a plain baseline (Xavier, LPS) is all ones.
+A trial's applied scales (``scales`` in the report) are the final per-layer factors relative to
+*that trial's* base scheme: searched trials and the emergence baselines are relative to the
+study's ``search.base_init``, GradInit's relative to its own base, a plain baseline (Xavier, LPS)
+is all ones.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from datetime import datetime, timezone
@@ -24,11 +25,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from initsearch import contract
 from initsearch.config import StudyConfig
-from initsearch.report.profile import default_pivot, try_fit, verdict
+from initsearch.jsonsafe import dumps
+from initsearch.report.emergence_fit import default_pivot, try_fit, verdict
+from initsearch.report.importance import param_importances
+from initsearch.report.profile_schemes import draws_profile, is_rule, scheme_info
+from initsearch.report.study_plots import write_plots
+from initsearch.search.space import layer_info
 
 TOP_K = 5
-MIN_IMPORTANCE_TRIALS = 3
 
 
 def report_dir(name_or_file: str, cfg: StudyConfig, workdir: str) -> Path:
@@ -46,19 +52,21 @@ def _finite(value: Any) -> float | None:
 
 
 def _layers(cfg: StudyConfig, study: optuna.Study) -> tuple[list[str], list[int]]:
-    names = study.user_attrs.get("layer_names")
-    depths = study.user_attrs.get("layer_depths")
-    if not names or not depths:  # a study written before these attrs existed: build the model
-        from initsearch.search.space import layer_info
-
+    names = study.user_attrs.get(contract.STUDY_LAYER_NAMES)
+    depths = study.user_attrs.get(contract.STUDY_LAYER_DEPTHS)
+    if not names or not depths:  # a study written before these attrs existed: ask the model
         info = layer_info(cfg)
         names, depths = list(info.names), list(info.depths)
     return list(names), [int(d) for d in depths]
 
 
 def _scheme(trial: FrozenTrial) -> str:
-    init = trial.user_attrs.get("init") or {}
-    return str(init.get("scheme") or trial.user_attrs.get("baseline") or "")
+    init = trial.user_attrs.get(contract.INIT) or {}
+    return str(init.get("scheme") or trial.user_attrs.get(contract.BASELINE) or "")
+
+
+def _applied(trial: FrozenTrial) -> list[float]:
+    return [float(s) for s in trial.user_attrs.get(contract.APPLIED_SCALES) or []]
 
 
 class _Ranking:
@@ -80,7 +88,7 @@ class _Ranking:
 def _profile_entry(
     trial: FrozenTrial, ranking: _Ranking, depths: list[int], pivot: int
 ) -> dict[str, Any]:
-    scales = [float(s) for s in trial.user_attrs.get("scales") or []]
+    scales = _applied(trial)
     fit, why = try_fit(scales, depths, pivot)
     entry: dict[str, Any] = {
         "trial": trial.number,
@@ -119,11 +127,11 @@ def _baseline_entries(
 ) -> list[dict[str, Any]]:
     out = []
     for t in trials:
-        name = t.user_attrs.get("baseline")
-        if name is None or t.user_attrs.get("requeued"):
+        name = t.user_attrs.get(contract.BASELINE)
+        if name is None or t.user_attrs.get(contract.REQUEUED):
             continue
         scheme = _scheme(t)
-        scales = [float(s) for s in t.user_attrs.get("scales") or []]
+        scales = _applied(t)
         entry: dict[str, Any] = {
             "name": name,
             "scheme": scheme,
@@ -132,13 +140,14 @@ def _baseline_entries(
             "value": t.values[0] if t.state == TrialState.COMPLETE else None,
             "rank": ranking.rank(t.values[0]) if t.state == TrialState.COMPLETE else None,
             "n_complete": ranking.n,
-            "reason": t.user_attrs.get("reason"),
+            "reason": t.user_attrs.get(contract.REASON),
             "scales": scales,
             "fit": None,
         }
-        options = (t.user_attrs.get("init") or {}).get("options") or {}
-        if scheme == "emergence" and "alpha" in options:
-            entry["alpha"] = float(options["alpha"])
+        options = (t.user_attrs.get(contract.INIT) or {}).get("options") or {}
+        info = scheme_info(scheme)
+        if info is not None and info.tunable is not None and info.tunable in options:
+            entry[info.tunable] = float(options[info.tunable])  # e.g. the rule's alpha
         # only profiles that differ across layers say anything about a line in depth
         if scales and max(scales) - min(scales) > 1e-12 * max(abs(s) for s in scales):
             fit, why = try_fit(scales, depths, pivot)
@@ -146,6 +155,15 @@ def _baseline_entries(
             entry["fitted_scales"] = fit.line(depths) if fit else None
             entry["verdict"] = verdict(fit) if fit else f"no fit: {why}"
         out.append(entry)
+    return out
+
+
+def _learned_profiles(baselines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per scheme that learns its profile (GradInit, the updater, LPS): its first baseline."""
+    out: dict[str, dict[str, Any]] = {}
+    for b in baselines:
+        if draws_profile(b["scheme"]) and not is_rule(b["scheme"]):
+            out.setdefault(b["scheme"], b)
     return out
 
 
@@ -178,61 +196,6 @@ def _comparison(
     return out
 
 
-def importance_trials(study: optuna.Study) -> tuple[list[FrozenTrial], list[str]]:
-    """COMPLETE trials carrying every searched parameter, and those parameters' names.
-
-    Baselines enqueued without parameters (Xavier, LPS, GradInit) carry none; Optuna's
-    importance evaluators assess only parameters present in *all* trials, so they would
-    otherwise leave nothing to assess.
-    """
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    names = sorted({p for t in complete for p in t.params})
-    kept = [t for t in complete if names and all(p in t.params for p in names)]
-    return kept, names
-
-
-def importance_study(study: optuna.Study) -> optuna.Study:
-    """An in-memory copy of the study holding only ``importance_trials`` (for Optuna's
-    importance evaluators and ``plot_param_importances``)."""
-    kept, _ = importance_trials(study)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created in memory" line
-    try:
-        copy = optuna.create_study(directions=study.directions)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    copy.add_trials(kept)
-    return copy
-
-
-def param_importances(study: optuna.Study) -> dict[str, Any]:
-    """fANOVA importances (seeded) of the searched parameters for the first objective, or a
-    ``skipped`` line saying why they cannot be computed yet."""
-    kept, names = importance_trials(study)
-    base = {"method": "fanova", "n_trials": len(kept), "params": names}
-    if not names:
-        return {**base, "skipped": "no completed trial carries searched parameters yet"}
-    if len(kept) < MIN_IMPORTANCE_TRIALS:
-        return {
-            **base,
-            "skipped": f"needs at least {MIN_IMPORTANCE_TRIALS} completed trials with every "
-            f"searched parameter, the study has {len(kept)}; run more trials",
-        }
-    if len({t.values[0] for t in kept}) < 2:
-        return {**base, "skipped": "every completed trial has the same value; nothing to explain"}
-    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-
-    try:
-        values = get_param_importances(
-            importance_study(study),
-            evaluator=FanovaImportanceEvaluator(seed=0),
-            target=lambda t: t.values[0],
-        )
-    except (ValueError, RuntimeError) as err:  # Optuna rejects degenerate trial sets
-        return {**base, "skipped": f"Optuna could not evaluate importances: {err}"}
-    return {**base, "values": {k: float(v) for k, v in values.items()}}
-
-
 def _trial_rows(trials: list[FrozenTrial], ranking: _Ranking) -> list[dict[str, Any]]:
     rows = []
     for t in trials:
@@ -244,7 +207,7 @@ def _trial_rows(trials: list[FrozenTrial], ranking: _Ranking) -> list[dict[str, 
                 "state": t.state.name,
                 "value": t.values[0] if complete else None,
                 "rank": ranking.rank(t.values[0]) if complete else None,
-                "baseline": t.user_attrs.get("baseline"),
+                "baseline": t.user_attrs.get(contract.BASELINE),
                 "scheme": _scheme(t),
                 "last_intermediate": _finite(last),
                 "params": dict(t.params),
@@ -262,14 +225,14 @@ def build_study_report(cfg: StudyConfig, study: optuna.Study, top_k: int = TOP_K
     names, depths = _layers(cfg, study)
     pivot = default_pivot(depths)
     searched = sorted(
-        (t for t in complete if "baseline" not in t.user_attrs),
+        (t for t in complete if contract.BASELINE not in t.user_attrs),
         key=lambda t: t.values[0],
         reverse=maximise,
     )
     top = [_profile_entry(t, ranking, depths, pivot) for t in searched[:top_k]]
     best = top[0] if top else None
     baselines = _baseline_entries(trials, ranking, depths, pivot)
-    gradinit = next((b for b in baselines if b["scheme"] == "gradinit"), None)
+    learned = _learned_profiles(baselines)
     states: dict[str, int] = {}
     for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
@@ -285,22 +248,12 @@ def build_study_report(cfg: StudyConfig, study: optuna.Study, top_k: int = TOP_K
         "best_searched": best,
         "top_k": _top_k_summary(top),
         "baselines": baselines,
-        "gradinit": gradinit,
+        "learned_profiles": learned,
+        "gradinit": learned.get("gradinit"),  # report.json field kept for its readers
         "comparison": _comparison(best, baselines, ranking),
         "importances": param_importances(study),
         "trials": _trial_rows(trials, ranking),
     }
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: write them as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 def write_study_report(
@@ -308,8 +261,6 @@ def write_study_report(
 ) -> dict:
     """Build the report, write its plots and ``report.json`` into ``out``; returns the report
     with ``files`` (name -> path) and ``notes`` (plots that were skipped, and why)."""
-    from initsearch.report.study_plots import write_plots
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = build_study_report(cfg, study, top_k=top_k)
@@ -318,5 +269,5 @@ def write_study_report(
     report["notes"] = notes
     path = out / "report.json"
     report["files"]["json"] = str(path)
-    path.write_text(json.dumps(_clean(report), indent=2, allow_nan=False))
+    path.write_text(dumps(report, indent=2))
     return report

@@ -1,9 +1,12 @@
 """Baselines: named init schemes that run as trials of the study, before the search.
 
-A baseline trial carries the user attribute ``baseline`` (its name). Where the baseline is a
-point of the search space (Kaiming over a Kaiming base, the emergence rule as alpha powers), it
-is enqueued with those parameters so the sampler learns from it; other schemes (Xavier, LPS,
-GradInit) are enqueued without parameters so they do not pollute the sampler's model.
+A baseline trial carries the user attribute ``contract.BASELINE`` (its name). A scheme with a
+tunable option (the emergence rule's alpha) runs over the study's base init once per value of
+``baselines.emergence_alphas``, named ``scheme(option=value)``. Where the baseline is a point
+of the search space (Kaiming over a Kaiming base, a closed-form profile such as the rule's
+alpha powers), it is enqueued with those parameters so the sampler learns from it; other
+schemes (Xavier, LPS, GradInit) are enqueued without parameters so they do not pollute the
+sampler's model.
 """
 
 from __future__ import annotations
@@ -12,8 +15,14 @@ from dataclasses import dataclass
 
 from initsearch.config import StudyConfig
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec, scheme_names
-from initsearch.search.space import LayerInfo, emergence_params, layer_groups, param_name
+from initsearch.inits import InitSpec, SchemeInfo, get_scheme, scheme_names
+from initsearch.search.space import (
+    BASE_OPTION,
+    LayerInfo,
+    closed_form_params,
+    layer_groups,
+    param_name,
+)
 
 
 @dataclass(frozen=True)
@@ -23,33 +32,44 @@ class Baseline:
     params: dict[str, float] | None
 
 
-def baseline_name(scheme: str, alpha: float | None = None) -> str:
-    return f"{scheme}(alpha={alpha:g})" if alpha is not None else scheme
+def grid_init(scheme: SchemeInfo, value: float, cfg: StudyConfig) -> InitSpec:
+    """``scheme`` at ``value`` of its tunable option, over the study's base init unless the
+    study's ``baselines.options`` give it a base of its own."""
+    options = dict(cfg.baselines.options.get(scheme.name, {}))
+    options = {BASE_OPTION: cfg.search.base_init, **options, scheme.tunable: value}
+    return InitSpec(scheme.name, options=options)
+
+
+def grid_baselines(
+    scheme: SchemeInfo, values: list[float], cfg: StudyConfig, info: LayerInfo
+) -> list[Baseline]:
+    """One baseline per value of ``scheme``'s tunable option (see :func:`grid_init`)."""
+    # a base of its own makes it no point of the space (whose base is search.base_init)
+    own_base = BASE_OPTION in cfg.baselines.options.get(scheme.name, {})
+    out = []
+    for value in values:
+        init = grid_init(scheme, value, cfg)
+        params = None if own_base else closed_form_params(scheme, init.options, cfg, info)
+        out.append(Baseline(scheme.grid_name(value), init, params))
+    return out
 
 
 def study_baselines(cfg: StudyConfig, info: LayerInfo) -> list[Baseline]:
     known = set(scheme_names())
     out: list[Baseline] = []
-    for scheme in cfg.baselines.schemes:
-        if scheme not in known:
+    for name in cfg.baselines.schemes:
+        if name not in known:
             raise ConfigError(
-                f"baselines.schemes names unknown scheme {scheme!r}; choose from "
+                f"baselines.schemes names unknown scheme {name!r}; choose from "
                 f"{', '.join(sorted(known))}"
             )
-        options = dict(cfg.baselines.options.get(scheme, {}))
-        if scheme == "emergence":
-            for alpha in cfg.baselines.emergence_alphas:
-                opts = {"base": cfg.search.base_init, **options, "alpha": alpha}
-                out.append(
-                    Baseline(
-                        baseline_name(scheme, alpha),
-                        InitSpec(scheme="emergence", options=opts),
-                        emergence_params(alpha, cfg, info) if "base" not in options else None,
-                    )
-                )
+        scheme = get_scheme(name)
+        if scheme.tunable is not None:
+            out += grid_baselines(scheme, list(cfg.baselines.emergence_alphas), cfg, info)
             continue
+        options = dict(cfg.baselines.options.get(name, {}))
         params = None
-        if scheme == cfg.search.base_init and not options and cfg.search.emergence_alpha is None:
+        if name == cfg.search.base_init and not options and cfg.search.emergence_alpha is None:
             params = {param_name(g, len(g) > 1): 0.0 for g in layer_groups(cfg, info)}
-        out.append(Baseline(scheme, InitSpec(scheme=scheme, options=options), params))
+        out.append(Baseline(name, InitSpec(scheme=name, options=options), params))
     return out

@@ -1,9 +1,12 @@
 """The search space: per-layer log-scale factors over a base init, optionally tied in groups,
-optionally with the emergence rule's alpha.
+optionally with the emergence rule's tunable option.
 
 A trial's parameters are ``log_scale_<i>`` (one per scalable layer, or ``log_scale_g<j>`` per
-tied group) in [log(scale_low), log(scale_high)] and, when searched, ``alpha``. Sampling the
-logarithm makes a halving and a doubling equally likely.
+tied group) in [log(scale_low), log(scale_high)] and, when ``search.emergence_alpha`` is set,
+the rule's tunable option under its own name (``alpha``), searched on a log axis. Sampling the
+logarithm makes a halving and a doubling equally likely. The rule is asked of the scheme
+registry (:class:`SchemeInfo`: its tunable option, its closed-form profile), never matched by
+name, so :func:`closed_form_params` works for any scheme with a closed form.
 """
 
 from __future__ import annotations
@@ -11,12 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
 from initsearch.config import StudyConfig
+from initsearch.data import data_shape
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec
+from initsearch.inits import InitSpec, SchemeInfo, get_scheme
+from initsearch.models import ModelSpec, layer_list
+
+SEARCHED_RULE = "emergence"
+"""The scheme whose tunable option ``search.emergence_alpha`` spans (the study file's key
+names it)."""
+BASE_OPTION = "base"  # the option a tunable scheme takes its base init from
 
 
 @dataclass(frozen=True)
@@ -32,14 +43,15 @@ class LayerInfo:
 
 
 def layer_info(cfg: StudyConfig) -> LayerInfo:
-    """Build the study's model once (on CPU, no data) to read its scalable layers."""
-    from initsearch.data import load_dataset
-    from initsearch.models import DataShape, ModelSpec, build_model
+    """The study model's scalable layers, from the model spec and the data set's shape alone
+    (a meta-device build: no data is loaded and no weight allocated)."""
+    layers = layer_list(ModelSpec(**cfg.model.model_dump()), data_shape(cfg.data.name))
+    return LayerInfo(tuple(name for name, _ in layers), tuple(depth for _, depth in layers))
 
-    data = load_dataset(cfg.data.name, root=cfg.data.root, limit=cfg.data.limit)
-    model = build_model(ModelSpec(**cfg.model.model_dump()), DataShape.from_dataset(data))
-    layers = model.scalable_layers()
-    return LayerInfo(tuple(x.name for x in layers), tuple(x.depth for x in layers))
+
+def searched_rule() -> SchemeInfo:
+    """The scheme whose tunable option the space may search (see ``SEARCHED_RULE``)."""
+    return get_scheme(SEARCHED_RULE)
 
 
 def layer_groups(cfg: StudyConfig, info: LayerInfo) -> list[list[int]]:
@@ -68,7 +80,8 @@ def distributions(
         dists[param_name(group, len(group) > 1)] = optuna.distributions.FloatDistribution(low, high)
     if cfg.search.emergence_alpha is not None:
         lo, hi = cfg.search.emergence_alpha
-        dists["alpha"] = optuna.distributions.FloatDistribution(lo, hi, log=True)
+        option = searched_rule().tunable
+        dists[option] = optuna.distributions.FloatDistribution(lo, hi, log=True)
     return dists
 
 
@@ -88,21 +101,27 @@ def init_from_params(params: Mapping[str, float], cfg: StudyConfig, info: LayerI
         value = params[param_name(group, len(group) > 1)]
         for i in group:
             scales[i] = math.exp(value)
-    if "alpha" in params:
-        options = {"alpha": float(params["alpha"]), "base": cfg.search.base_init}
-        return InitSpec(scheme="emergence", scales=tuple(scales), options=options)
+    rule = searched_rule()
+    if rule.tunable in params:
+        options = {rule.tunable: float(params[rule.tunable]), BASE_OPTION: cfg.search.base_init}
+        return InitSpec(scheme=rule.name, scales=tuple(scales), options=options)
     return InitSpec(scheme=cfg.search.base_init, scales=tuple(scales))
 
 
-def emergence_params(alpha: float, cfg: StudyConfig, info: LayerInfo) -> dict[str, float] | None:
-    """The space's point equal to the emergence rule with ``alpha`` over the study's base init,
-    or None when it lies outside the bounds or tied groups make it unrepresentable."""
-    if cfg.search.emergence_alpha is not None:
+def closed_form_params(
+    scheme: SchemeInfo, options: Mapping[str, Any], cfg: StudyConfig, info: LayerInfo
+) -> dict[str, float] | None:
+    """The space's point equal to ``scheme`` with ``options`` over the study's base init (its
+    closed-form profile as log-scales), or None when the space has no such point: the scheme
+    has no closed form, the space also searches the rule's option, a factor lies outside the
+    bounds, or tied groups make the profile unrepresentable. Options the closed form cannot
+    read give None too: the trial itself reports them."""
+    if cfg.search.emergence_alpha is not None or scheme.closed_form is None:
         return None
-    from initsearch.inits.emergence import emergence_scales
-
-    depths = list(info.depths)
-    logs = [math.log(s) for s in emergence_scales(depths, alpha, max(depths) // 2)]
+    try:
+        logs = [math.log(s) for s in scheme.closed_form(list(info.depths), options)]
+    except (TypeError, ValueError, ArithmeticError):
+        return None
     low, high = cfg.log_scale_bounds
     params = {}
     for group in layer_groups(cfg, info):

@@ -2,10 +2,11 @@
 
 The emergence rule (arXiv 2407.19044) multiplies layer i's weight by ``alpha ** (d_i - pivot)``,
 ``d_i`` its depth along the forward path and ``pivot = max_depth // 2`` (the convention of
-``initsearch.inits.emergence``). In logs that is a straight line in depth, so a searched profile
-``s_i`` is tested by the least-squares fit ``log s_i = (d_i - pivot) * log(alpha) + c``: the
-slope gives the rule's alpha, ``c`` the overall log-scale at the pivot, and R^2 how much of the
-profile's variation across depth the line explains. Only numpy and scipy are used.
+:mod:`initsearch.inits.schemes.emergence`). In logs that is a straight line in depth, so a
+searched profile ``s_i`` is tested by the least-squares fit
+``log s_i = (d_i - pivot) * log(alpha) + c``: the slope gives the rule's alpha, ``c`` the
+overall log-scale at the pivot, and R^2 how much of the profile's variation across depth the
+line explains. Only numpy and scipy are used.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class EmergenceFit:
 
 
 def default_pivot(depths: Sequence[int]) -> int:
-    """The rule's default pivot, ``max_depth // 2`` (as in ``initsearch.inits.emergence``)."""
+    """The rule's default pivot, ``max_depth // 2`` (as in the emergence scheme)."""
     return int(max(depths)) // 2
 
 

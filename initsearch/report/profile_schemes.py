@@ -1,0 +1,30 @@
+"""Which init schemes a report draws as a per-layer scale profile, asked of the registry.
+
+Reports meet schemes by the names stored with trials and in ``compare.json``. Instead of
+listing names, they ask each scheme's :class:`SchemeInfo`: ``profile`` schemes (the emergence
+rule, GradInit, the updater, LPS) yield their own per-layer factors over a base init, which is
+worth a line in a profile plot; a ``closed_form`` one is a rule (drawn dashed), the others are
+learned from data or weights (drawn dotted). A name no longer registered (a study written by
+another version) is treated as a plain scheme rather than an error, so old results still open.
+"""
+
+from __future__ import annotations
+
+from initsearch.inits import SchemeInfo, get_scheme, scheme_names
+
+
+def scheme_info(name: str | None) -> SchemeInfo | None:
+    """The registered scheme ``name``, or None when no scheme has that name."""
+    return get_scheme(name) if name and name in scheme_names() else None
+
+
+def draws_profile(name: str | None) -> bool:
+    """Whether scheme ``name`` yields its own per-layer scale profile."""
+    info = scheme_info(name)
+    return info is not None and info.profile
+
+
+def is_rule(name: str | None) -> bool:
+    """Whether scheme ``name``'s profile follows from depths and options alone."""
+    info = scheme_info(name)
+    return info is not None and info.closed_form is not None
