@@ -18,6 +18,7 @@ from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec
 from initsearch.models import ModelSpec
 from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialSpec
+from initsearch.train.spec import spec_from
 
 Metric = Literal[
     "val_accuracy", "val_loss", "area_under_loss", "seconds_to_target", "first_epoch_accuracy"
@@ -36,37 +37,46 @@ class Strict(BaseModel):
 
 
 class DataConfig(Strict):
-    name: str = "mnist1d"
-    root: str | None = None
-    download: bool = False
-    limit: int | None = Field(default=None, ge=1)
+    """The data set (defaults: :class:`~initsearch.train.spec.DataSpec`)."""
+
+    name: str = DataSpec.name
+    root: str | None = DataSpec.root
+    download: bool = DataSpec.download
+    limit: int | None = Field(default=DataSpec.limit, ge=1)
 
 
 class ModelConfig(Strict):
-    name: str = "mlp"
-    depth: int | None = Field(default=None, ge=1)
-    width: int | None = Field(default=None, ge=1)
-    activation: str = "relu"
-    batch_norm: bool = False
-    heads: int = Field(default=4, ge=1)
-    norm_position: Literal["pre", "post"] = "pre"
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """The architecture (defaults: :class:`~initsearch.models.spec.ModelSpec`)."""
+
+    name: str = ModelSpec.name
+    depth: int | None = Field(default=ModelSpec.depth, ge=1)
+    width: int | None = Field(default=ModelSpec.width, ge=1)
+    activation: str = ModelSpec.activation
+    batch_norm: bool = ModelSpec.batch_norm
+    heads: int = Field(default=ModelSpec.heads, ge=1)
+    norm_position: Literal["pre", "post"] = ModelSpec.norm_position
+    dropout: float = Field(default=ModelSpec.dropout, ge=0.0, lt=1.0)
 
 
 class TrainConfig(Strict):
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(default=0.05, gt=0)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0)
-    warmup_epochs: float = Field(default=0.0, ge=0)
-    schedule: Literal["constant", "cosine"] = "constant"
-    grad_clip: float | None = Field(default=None, gt=0)
-    epochs: int = Field(default=10, ge=1)
-    batch_size: int = Field(default=128, ge=1)
-    log_every: int = Field(default=10, ge=1)
-    divergence_loss: float = Field(default=100.0, gt=0)
-    device: str = "cpu"
-    bf16: bool = False
+    """Optimizer, schedule and budget of every trial; the defaults are the engine's
+    (:class:`~initsearch.train.spec.OptimizerSpec`, :class:`~initsearch.train.spec.Budget`,
+    :class:`~initsearch.train.spec.TrialSpec`), so a study file and ``initsearch train``
+    agree."""
+
+    optimizer: Literal["sgd", "adamw"] = OptimizerSpec.name
+    lr: float = Field(default=OptimizerSpec.lr, gt=0)
+    momentum: float = Field(default=OptimizerSpec.momentum, ge=0, lt=1)
+    weight_decay: float = Field(default=OptimizerSpec.weight_decay, ge=0)
+    warmup_epochs: float = Field(default=OptimizerSpec.warmup_epochs, ge=0)
+    schedule: Literal["constant", "cosine"] = OptimizerSpec.schedule
+    grad_clip: float | None = Field(default=OptimizerSpec.grad_clip, gt=0)
+    epochs: int = Field(default=Budget.epochs, ge=1)
+    batch_size: int = Field(default=Budget.batch_size, ge=1)
+    log_every: int = Field(default=Budget.log_every, ge=1)
+    divergence_loss: float = Field(default=Budget.divergence_loss, gt=0)
+    device: str = TrialSpec.device
+    bf16: bool = TrialSpec.bf16
 
 
 class SearchConfig(Strict):
@@ -197,31 +207,20 @@ class StudyConfig(Strict):
     workdir: str = "runs"
 
     def trial_spec(self, init: InitSpec, seed: int) -> TrialSpec:
-        """The engine spec of one trial of this study."""
-        t = self.train
+        """The engine spec of one trial of this study (the sections use the engine specs'
+        field names; the optimizer is ``train.optimizer``)."""
+        train = self.train.model_dump()
         return TrialSpec(
-            model=ModelSpec(**self.model.model_dump()),
-            data=DataSpec(**self.data.model_dump()),
+            model=spec_from(ModelSpec, self.model.model_dump()),
+            data=spec_from(DataSpec, self.data.model_dump()),
             init=init,
-            optimizer=OptimizerSpec(
-                name=t.optimizer,
-                lr=t.lr,
-                momentum=t.momentum,
-                weight_decay=t.weight_decay,
-                warmup_epochs=t.warmup_epochs,
-                schedule=t.schedule,
-                grad_clip=t.grad_clip,
-            ),
-            budget=Budget(
-                epochs=t.epochs,
-                batch_size=t.batch_size,
-                log_every=t.log_every,
-                divergence_loss=t.divergence_loss,
-                target_accuracy=self.objective.target_accuracy,
+            optimizer=spec_from(OptimizerSpec, {**train, "name": self.train.optimizer}),
+            budget=spec_from(
+                Budget, {**train, "target_accuracy": self.objective.target_accuracy}
             ),
             seed=seed,
-            device=t.device,
-            bf16=t.bf16,
+            device=self.train.device,
+            bf16=self.train.bf16,
         )
 
     @property

@@ -16,7 +16,7 @@ import yaml
 from optuna.trial import TrialState
 
 from initsearch.compare import (
-    CompareDriver,
+    compare_driver,
     load_comparison_study,
     output_dir,
     pending,
@@ -28,6 +28,7 @@ from initsearch.compare import (
 from initsearch.compare.schemes import build_schemes
 from initsearch.data import load_dataset
 from initsearch.models import ModelSpec, build_model
+from initsearch.run.optuna_adapter import set_trial_attr, trial_id
 from initsearch.run.pool import InlinePool
 from tests.studyutil import tiny_study
 
@@ -202,13 +203,12 @@ def test_a_run_left_by_a_dead_driver_is_retried_with_its_pair(compared):
     cfg, _, _, _ = compared
     other = cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"first_seed": 10})})
     plan = plan_comparison(other, 1, ["kaiming"], epochs=EPOCHS)
-    dead = CompareDriver(plan, InlinePool())
-    dead.enqueue_baselines()
-    assert dead.has_next(None)  # claims the trial (RUNNING) ...
-    claimed = dead._popped
-    dead.study._storage.set_trial_user_attr(claimed, "driver", "gone")  # ... and dies
+    dead = compare_driver(plan, InlinePool())
+    dead.prepare()
+    claimed = trial_id(dead.source.next().trial)  # claims the trial (RUNNING) ...
+    set_trial_attr(dead.study, claimed, "driver", "gone")  # ... and dies
     run_comparison(plan, InlinePool())
-    trials = {t._trial_id: t for t in dead.study.get_trials()}
+    trials = {trial_id(t): t for t in dead.study.get_trials()}
     assert trials[claimed].state == TrialState.FAIL
     assert trials[claimed].user_attrs["reason"].startswith("stale")
     retry = [t for t in trials.values() if t.user_attrs.get("retry_of") == trials[claimed].number]

@@ -18,9 +18,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from initsearch.run.driver import StudyDriver
 from initsearch.run.pool import InlinePool, RayPool
 from initsearch.search.locate import locate_study
+from initsearch.search.study import study_driver
+from initsearch.stores import recorded_tracking_uri
 from tests.pg import pg_server  # noqa: F401 - fixture
 from tests.studyutil import tiny_study
 
@@ -45,7 +46,7 @@ def ray_runtime():
 
 def run(cfg, pool=None):
     pool = pool or RayPool(workers=2)
-    driver = StudyDriver(cfg, pool)
+    driver = study_driver(cfg, pool)
     driver.run()
     return driver.study
 
@@ -70,7 +71,7 @@ def test_study_runs_baselines_then_search_and_tracks_in_mlflow(tmp_path, ray_run
         t.user_attrs["pid"] for t in trials
     }
     # MLflow: one parent, one child per trial, linked both ways, curves as step metrics
-    client = MlflowClient(tracking_uri=study.user_attrs["tracking_uri"])
+    client = MlflowClient(tracking_uri=recorded_tracking_uri(study, cfg.workdir))
     experiment = client.get_experiment_by_name("initsearch/tiny")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("initsearch.role") == "study"]
@@ -136,7 +137,7 @@ def test_worker_killed_mid_trial_is_failed_and_retried_once(tmp_path, ray_runtim
         baselines={"schemes": ["kaiming"]},
     )
     pool = RayPool(workers=2)
-    driver = StudyDriver(cfg, pool)
+    driver = study_driver(cfg, pool)
     thread = threading.Thread(target=driver.run)
     thread.start()
     storage_study = driver.study
@@ -164,16 +165,16 @@ def test_worker_killed_mid_trial_is_failed_and_retried_once(tmp_path, ray_runtim
 
 
 def test_stale_running_trials_of_a_dead_driver_are_cleaned_on_start(tmp_path, monkeypatch, storage):
-    import initsearch.run.driver as driver_mod
+    import initsearch.run.ledger as driver_mod
 
     cfg = tiny_study(
         tmp_path, storage=storage, budget={"trials": 3}, baselines={"schemes": ["kaiming"]}
     )
-    first = StudyDriver(cfg, InlinePool())
-    first.heartbeat(force=True)
-    first.enqueue_baselines()
-    job, trial, _ = first.next_job()  # the driver "dies" here, its trial stays RUNNING
-    first.study.set_user_attr(f"driver:{first.driver_id}", time.time() - 3600)
+    first = study_driver(cfg, InlinePool())
+    first.ledger.heartbeat(force=True)
+    first.prepare()
+    trial = first.source.next().trial  # the driver "dies" here, its trial stays RUNNING
+    first.study.set_user_attr(f"driver:{first.ledger.driver_id}", time.time() - 3600)
     monkeypatch.setattr(driver_mod, "STALE_AFTER", 5.0)
     study = run(cfg, InlinePool())
     stale = study.get_trials()[trial.number]

@@ -27,7 +27,7 @@ import yaml
 from optuna.trial import TrialState
 
 from initsearch.config import StudyConfig
-from initsearch.run.driver import counts_toward_budget
+from initsearch.run.ledger import counts_toward_budget
 from tests.studyutil import tiny_study
 
 pytest.importorskip("ray")

@@ -12,8 +12,9 @@ from initsearch.data import load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec
 from initsearch.models import ModelSpec
-from initsearch.run.driver import StudyDriver
 from initsearch.run.pool import InlinePool, RayPool
+from initsearch.search.study import study_driver
+from initsearch.stores import recorded_tracking_uri
 from initsearch.train import Budget, TrialSpec
 from initsearch.train.pack_size import CPU_PACK, auto_pack_size, member_bytes
 from tests.studyutil import tiny_study
@@ -38,7 +39,7 @@ def test_a_packed_study_records_every_member_and_prunes_them_one_by_one(tmp_path
         pruner={"name": "median", "startup_trials": 2, "warmup_epochs": 1},
         budget={"trials": 12},
     )
-    driver = StudyDriver(cfg, RayPool(workers=2))
+    driver = study_driver(cfg, RayPool(workers=2))
     driver.run()
     trials = driver.study.get_trials()
     assert driver.pack_size == 8
@@ -57,7 +58,7 @@ def test_a_packed_study_records_every_member_and_prunes_them_one_by_one(tmp_path
             assert len(steps) == 4
     # 12 trials over 2 workers: two packs of 6 (not 8 + 4), each in one worker process
     assert len({t.user_attrs["pid"] for t in trials}) <= 2
-    client = MlflowClient(tracking_uri=driver.study.user_attrs["tracking_uri"])
+    client = MlflowClient(tracking_uri=recorded_tracking_uri(driver.study, cfg.workdir))
     experiment = client.get_experiment_by_name("initsearch/tiny")
     children = [
         r
@@ -72,7 +73,7 @@ def test_packed_and_one_by_one_studies_give_the_baselines_the_same_values(tmp_pa
     values = {}
     for pack in (1, 3):
         cfg = tiny_study(tmp_path / f"pack{pack}", ray={"pack": pack}, budget={"trials": 3})
-        driver = StudyDriver(cfg, InlinePool())
+        driver = study_driver(cfg, InlinePool())
         driver.run()
         trials = driver.study.get_trials()
         assert driver.pack_size == pack
@@ -94,7 +95,7 @@ def test_a_member_whose_init_fails_fails_alone(tmp_path):
         },
         budget={"trials": 3},
     )
-    driver = StudyDriver(cfg, InlinePool())
+    driver = study_driver(cfg, InlinePool())
     driver.run()
     states = {t.user_attrs["baseline"]: t.state for t in driver.study.get_trials()}
     assert states == {

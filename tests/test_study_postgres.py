@@ -15,10 +15,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from initsearch.run.driver import StudyDriver, counts_toward_budget
+from initsearch.run.ledger import counts_toward_budget
 from initsearch.run.pool import InlinePool, RayPool
 from initsearch.search.locate import locate_study
-from initsearch.search.storage import open_storage
+from initsearch.search.study import study_driver
+from initsearch.stores import open_storage, recorded_tracking_uri
 from tests import pg
 from tests.studyutil import tiny_study
 from tests.test_study_cli import RUN_TIMEOUT_S, baseline_counts, cli, wait_until, write_study
@@ -58,12 +59,12 @@ def test_storages_opened_at_once_on_a_fresh_database(pg_server):
 def test_racing_drivers_enqueue_the_baselines_once(tmp_path, request, kind):
     url = request.getfixturevalue("pg_url") if kind == "postgres" else None
     cfg = tiny_study(tmp_path, storage=url)
-    first, second = StudyDriver(cfg, InlinePool()), StudyDriver(cfg, InlinePool())
+    first, second = study_driver(cfg, InlinePool()), study_driver(cfg, InlinePool())
     added: dict[str, list[str]] = {}
     second_done = threading.Event()
 
     def second_enqueues() -> None:
-        added["second"] = second.enqueue_baselines()
+        added["second"] = second.prepare()
         second_done.set()
 
     other = threading.Thread(target=second_enqueues, daemon=True)
@@ -78,7 +79,7 @@ def test_racing_drivers_enqueue_the_baselines_once(tmp_path, request, kind):
 
     first.study.get_trials = look_then_let_the_second_in
     try:
-        added["first"] = first.enqueue_baselines()
+        added["first"] = first.prepare()
     finally:
         del first.study.get_trials
     other.join(timeout=60)
@@ -125,7 +126,7 @@ def test_two_drivers_at_once_share_the_budget_and_the_baselines(tmp_path, pg_url
     # one MLflow experiment and parent run (created under the study lock), a child per trial
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=study.user_attrs["tracking_uri"])
+    client = MlflowClient(tracking_uri=recorded_tracking_uri(study, cfg.workdir))
     runs = client.search_runs([client.get_experiment_by_name("initsearch/tiny").experiment_id])
     roles = Counter(r.data.tags.get("initsearch.role") for r in runs)
     assert roles == {"study": 1, "trial": len(trials)}
@@ -139,7 +140,7 @@ def test_ray_workers_run_a_study_on_postgres(tmp_path, pg_url):
         pruner = {"name": "median", "warmup_epochs": 100}
         # one trial per task, so that both workers get trials
         cfg = tiny_study(tmp_path, storage=pg_url, pruner=pruner, ray={"pack": 1})
-        driver = StudyDriver(cfg, RayPool(workers=2))
+        driver = study_driver(cfg, RayPool(workers=2))
         driver.run()
     finally:
         ray.shutdown()
@@ -162,17 +163,17 @@ def test_ray_workers_run_a_study_on_postgres(tmp_path, pg_url):
 def test_a_trial_just_asked_by_another_driver_is_not_taken_for_stale(tmp_path, pg_url, monkeypatch):
     """Between ``ask`` and tagging the trial with its driver, a trial has no owner; a driver
     starting then must neither fail it nor leave it out of the budget."""
-    import initsearch.run.driver as driver_mod
+    import initsearch.run.ledger as driver_mod
 
     cfg = tiny_study(tmp_path, storage=pg_url, baselines={"schemes": ["kaiming"]})
-    first = StudyDriver(cfg, InlinePool())
+    first = study_driver(cfg, InlinePool())
     asked = first.study.ask()  # not tagged yet
-    second = StudyDriver(cfg, InlinePool())
-    assert second.clean_stale() == 0
-    assert second.budget_taken() == 1
+    second = study_driver(cfg, InlinePool())
+    assert second.ledger.clean_stale() == 0
+    assert second.ledger.taken() == 1
     assert second.study.get_trials()[asked.number].state == TrialState.RUNNING
     monkeypatch.setattr(driver_mod, "STALE_AFTER", 0.0)  # now it is old: its driver is gone
-    assert second.clean_stale() == 1
+    assert second.ledger.clean_stale() == 1
     stale = second.study.get_trials()[asked.number]
     assert stale.state == TrialState.FAIL and stale.user_attrs["reason"].startswith("stale")
-    assert second.budget_taken() == 0
+    assert second.ledger.taken() == 0

@@ -27,8 +27,9 @@ def start(
 ) -> None:
     """Create the study, or resume it; run baselines, then search until the budget is spent."""
     from initsearch.config import load_study
-    from initsearch.run.driver import StudyDriver, StudyProgress
+    from initsearch.run.driver import StudyProgress
     from initsearch.run.pool import make_pool
+    from initsearch.search.study import study_driver
 
     honour_ctrl_c()
     cfg = load_study(file)
@@ -49,8 +50,8 @@ def start(
                 best = f"best {p.best:.4g}" if p.best is not None else "best -"
                 progress.update(task, completed=p.done, info=f"{best} | {states}")
 
-            driver = StudyDriver(cfg, pool, on_progress=show)
-            progress.update(task, completed=driver.budget_used(), info=f"{pool.workers} workers")
+            driver = study_driver(cfg, pool, on_progress=show)
+            progress.update(task, completed=driver.done(), info=f"{pool.workers} workers")
             driver.run()
     except KeyboardInterrupt:
         console.print(

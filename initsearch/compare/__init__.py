@@ -33,14 +33,8 @@ from typing import Any
 
 from initsearch.compare.analysis import analyse
 from initsearch.compare.collect import collect
-from initsearch.compare.runner import (
-    CompareDriver,
-    ComparePlan,
-    load_comparison_study,
-    pending,
-    plan_comparison,
-    run_comparison,
-)
+from initsearch.compare.plan import ComparePlan, load_comparison_study, pending, plan_comparison
+from initsearch.compare.runner import compare_driver, run_comparison
 from initsearch.compare.schemes import DEFAULT_ALPHAS, DEFAULT_SCHEMES, REFERENCE, SEARCHED
 from initsearch.compare.table import print_table, write_outputs
 
@@ -60,10 +54,10 @@ __all__ = [
     "DEFAULT_SCHEMES",
     "REFERENCE",
     "SEARCHED",
-    "CompareDriver",
     "ComparePlan",
     "analyse",
     "collect",
+    "compare_driver",
     "output_dir",
     "pending",
     "plan_comparison",

@@ -27,8 +27,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from initsearch.compare.runner import CURVE_KEYS, ComparePlan, trial_key
+from initsearch import stores
+from initsearch.compare.plan import ComparePlan, trial_key
+from initsearch.compare.record import RunRecord
 from initsearch.compare.schemes import REFERENCE
+from initsearch.contract import (
+    MLFLOW_RUN_ID,
+    REASON,
+    RUN,
+    STUDY_MLFLOW_PARENT,
+)
 
 SUMMARY_KEYS = (
     "first_epoch_accuracy",
@@ -52,22 +60,20 @@ def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
 
 def to_run(trial: FrozenTrial, seed: int) -> dict[str, Any]:
     """One run of the contract from a finished trial."""
-    record = trial.user_attrs.get("run") or {}
+    record = RunRecord.from_dict(trial.user_attrs.get(RUN))
     failed = trial.state == TrialState.FAIL
-    summary = {k: (record.get("summary") or {}).get(k) for k in SUMMARY_KEYS}
-    curve = {k: list((record.get("curve") or {}).get(k) or []) for k in CURVE_KEYS}
     return {
         "seed": seed,
-        "status": "failed" if failed else record.get("status", "failed"),
-        "reason": trial.user_attrs.get("reason") if failed else record.get("reason"),
-        "summary": summary,
-        "curve": curve,
-        "scales": record.get("scales"),
-        "log_emergence": record.get("log_emergence"),
-        "emergence_zero": bool(record.get("emergence_zero", False)),
-        "dead_fraction": record.get("dead_fraction"),
+        "status": "failed" if failed else record.status,
+        "reason": trial.user_attrs.get(REASON) if failed else record.reason,
+        "summary": {k: record.summary.get(k) for k in SUMMARY_KEYS},
+        "curve": record.curve,
+        "scales": record.scales,
+        "log_emergence": record.log_emergence,
+        "emergence_zero": record.emergence_zero,
+        "dead_fraction": record.dead_fraction,
         "trial": trial.number,
-        "mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
+        "mlflow_run_id": trial.user_attrs.get(MLFLOW_RUN_ID),
     }
 
 
@@ -139,8 +145,8 @@ def collect(plan: ComparePlan, study: optuna.Study | None) -> dict[str, Any]:
         "epochs": plan.cfg.train.epochs,
         "comparison_study": plan.name,
         "storage": plan.storage_url,
-        "tracking_uri": attrs.get("tracking_uri"),
-        "mlflow_parent_run_id": attrs.get("mlflow_parent_run_id"),
+        "tracking_uri": stores.recorded_tracking_uri(study, plan.cfg.workdir) if study else None,
+        "mlflow_parent_run_id": attrs.get(STUDY_MLFLOW_PARENT),
         "searched_best": (
             {"trial": searched.trial, "value": searched.value} if searched is not None else None
         ),

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
-from initsearch.train import TrialSpec
+import optuna
+
+from initsearch.train import TrialResult, TrialSpec
+
+OutcomeState = Literal["complete", "pruned", "failed"]
 
 
 @dataclass(frozen=True)
 class TrialJob:
-    """One trial to run: the engine spec, its seeds, and how to report to the study."""
+    """One trial to run: the engine spec, its seeds, and how to report to the study.
+
+    ``pruner`` is the study's own pruner object (pickled to the worker), used only when
+    ``prune`` is true; every single-objective trial still reports its curve.
+    """
 
     study_name: str
     storage_url: str
@@ -20,7 +28,7 @@ class TrialJob:
     seeds: tuple[int, ...]
     metrics: tuple[str, ...]
     prune: bool
-    pruner: dict[str, Any] = field(default_factory=dict)
+    pruner: optuna.pruners.BasePruner | None = None
 
 
 @dataclass(frozen=True)
@@ -32,15 +40,29 @@ class PackJob:
 
 @dataclass
 class TrialOutcome:
-    """How a trial ended: "complete" with values, "pruned" (incl. diverged) or "failed"."""
+    """How a trial ended: "complete" with values, "pruned" (incl. diverged) or "failed".
+
+    ``results`` holds one engine result per seed trained, in seed order (the objects
+    themselves: Ray pickles them across the process boundary, nothing reads them by key).
+    """
 
     trial_number: int
-    state: str
+    state: OutcomeState
     values: list[float] | None
-    results: list[dict[str, Any]]
+    results: list[TrialResult]
     reason: str | None = None
     error: str | None = None
     pid: int = 0
     node_id: str = ""
     started: float = 0.0
     finished: float = 0.0
+
+    @property
+    def pack_size(self) -> int:
+        """How the trial was trained: alone (1) or in a pack of K."""
+        return self.results[0].pack_size if self.results else 1
+
+    @property
+    def first(self) -> TrialResult | None:
+        """The first seed's result (its curve is the one reported to the pruner)."""
+        return self.results[0] if self.results else None

@@ -69,11 +69,29 @@ class InlinePool(TrialPool):
         return [(ref, self._done.pop(ref)) for ref in refs if ref in self._done]
 
 
+def enable_token_mode_from_env() -> bool:
+    """Let ``ray.init(address=...)`` authenticate when the user gave a token but no mode.
+
+    Ray enables token auth for an explicit address only with ``RAY_AUTH_MODE=token``; a user
+    who exported ``RAY_AUTH_TOKEN`` (or ``RAY_AUTH_TOKEN_PATH``) clearly means it, so we set
+    the mode for them. Returns whether token mode is on for this process."""
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is not None:
+        return mode.lower() == "token"
+    if os.environ.get("RAY_AUTH_TOKEN", "").strip() or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        # Ray reads its config once per process: re-read it, as Ray does when it turns token
+        # mode on for a local cluster
+        from ray._raylet import Config
+
+        Config.initialize("")
+        return True
+    return False
+
+
 def connect(ray: Any, address: str) -> None:
     """Join a running cluster (``auto`` inside a Ray job). A token exported by the user turns
     on Ray's token mode, which Ray does not do by itself for an explicit address."""
-    from initsearch.cluster.auth import enable_token_mode_from_env
-
     token = enable_token_mode_from_env()
     try:
         ray.init(address=address, log_to_driver=False)

@@ -14,27 +14,28 @@ import time
 import traceback
 from dataclasses import replace
 
+import optuna
+
+from initsearch.contract import NODE_ID, PID
 from initsearch.data import Dataset
 from initsearch.run.job import PackJob, TrialJob, TrialOutcome
-from initsearch.search.objective import intermediate_key, metric_value
+from initsearch.run.objective import intermediate_key, metric_value
+from initsearch.run.optuna_adapter import set_trial_attr, trial_handle
+from initsearch.stores import open_storage
 from initsearch.train import TrialResult, TrialSpec, resolve_device, run_trial
 from initsearch.train.pack import pack_key, run_pack
 
-_STUDIES: dict[tuple[str, str], object] = {}
+_STUDIES: dict[tuple[str, str], optuna.Study] = {}
 
 
-def _study(job: TrialJob):
-    """The study handle for reporting, cached per worker process."""
-    import optuna
-
+def _study(job: TrialJob) -> optuna.Study:
+    """The study handle for reporting, cached per worker process, with the study's pruner."""
     key = (job.storage_url, job.study_name)
     if key not in _STUDIES:
-        from initsearch.search.algorithms import build_pruner
-        from initsearch.search.storage import open_storage
-
-        pruner = build_pruner(job.pruner, job.spec.budget.epochs)
         _STUDIES[key] = optuna.load_study(
-            study_name=job.study_name, storage=open_storage(job.storage_url), pruner=pruner
+            study_name=job.study_name,
+            storage=open_storage(job.storage_url),
+            pruner=job.pruner or optuna.pruners.NopPruner(),
         )
     return _STUDIES[key]
 
@@ -62,20 +63,20 @@ def new_outcome(job: TrialJob) -> TrialOutcome:
     )
 
 
-def mark_running_here(study, job: TrialJob, outcome: TrialOutcome) -> None:
+def mark_running_here(study: optuna.Study, job: TrialJob, outcome: TrialOutcome) -> None:
     """Where the trial runs, visible while it runs (to find or kill its worker)."""
-    study._storage.set_trial_user_attr(job.trial_id, "pid", outcome.pid)
+    set_trial_attr(study, job.trial_id, PID, outcome.pid)
     if outcome.node_id:
-        study._storage.set_trial_user_attr(job.trial_id, "node_id", outcome.node_id)
+        set_trial_attr(study, job.trial_id, NODE_ID, outcome.node_id)
 
 
-def conclude(outcome: TrialOutcome, results: list[dict], metrics: tuple[str, ...]) -> None:
+def conclude(outcome: TrialOutcome, results: list[TrialResult], metrics: tuple[str, ...]) -> None:
     """State and values of a trial from its runs (the last run decides how it ended)."""
     outcome.results = results
     last = results[-1]
-    if last["status"] == "diverged":
-        outcome.state, outcome.reason = "pruned", f"diverged: {last['reason']}"
-    elif last["status"] == "stopped":
+    if last.status == "diverged":
+        outcome.state, outcome.reason = "pruned", f"diverged: {last.reason}"
+    elif last.status == "stopped":
         outcome.state, outcome.reason = "pruned", "pruned by the study's pruner"
     else:
         outcome.state = "complete"
@@ -92,15 +93,13 @@ def execute(job: TrialJob | PackJob, dataset: Dataset) -> TrialOutcome | list[Tr
     """Run a trial (or a pack of trials); every ending is an outcome, never an exception."""
     if isinstance(job, PackJob):
         return execute_pack(job, dataset)
-    import optuna
-
     outcome = new_outcome(job)
     try:
         study = _study(job)
         mark_running_here(study, job, outcome)
         # every single-objective trial reports its curve (dashboards, pruning reference);
         # only searched trials may be stopped by the pruner
-        trial = optuna.trial.Trial(study, job.trial_id) if len(job.metrics) == 1 else None
+        trial = trial_handle(study, job.trial_id) if len(job.metrics) == 1 else None
         key = intermediate_key(job.metrics[0])
         results = []
         for k, seed in enumerate(job.seeds):
@@ -112,7 +111,7 @@ def execute(job: TrialJob | PackJob, dataset: Dataset) -> TrialOutcome | list[Tr
                 return not (job.prune and trial.should_prune())
 
             result = train_one(replace(job.spec, seed=seed), dataset, on_epoch)
-            results.append(result.to_dict())
+            results.append(result)
             if result.status != "completed":
                 break
         conclude(outcome, results, job.metrics)
@@ -154,16 +153,14 @@ def execute_pack(pack: PackJob, dataset: Dataset) -> list[TrialOutcome]:
 
 
 def train_group(jobs: list[TrialJob], dataset: Dataset) -> list[TrialOutcome]:
-    import optuna
-
     outcomes = [new_outcome(job) for job in jobs]
     study = _study(jobs[0])
     for job, outcome in zip(jobs, outcomes, strict=True):
         mark_running_here(study, job, outcome)
     single = len(jobs[0].metrics) == 1
-    trials = [optuna.trial.Trial(study, job.trial_id) if single else None for job in jobs]
+    trials = [trial_handle(study, job.trial_id) if single else None for job in jobs]
     key = intermediate_key(jobs[0].metrics[0])
-    results: list[list[dict]] = [[] for _ in jobs]
+    results: list[list[TrialResult]] = [[] for _ in jobs]
     running = list(range(len(jobs)))
     for k, seed in enumerate(jobs[0].seeds):
         members = list(running)
@@ -177,8 +174,8 @@ def train_group(jobs: list[TrialJob], dataset: Dataset) -> list[TrialOutcome]:
 
         specs = [replace(jobs[i].spec, seed=seed) for i in members]
         for i, result in zip(members, run_pack(specs, dataset, on_epoch=on_epoch), strict=True):
-            results[i].append(result.to_dict())
-        running = [i for i in members if results[i][-1]["status"] == "completed"]
+            results[i].append(result)
+        running = [i for i in members if results[i][-1].status == "completed"]
         if not running:
             break
     for i, outcome in enumerate(outcomes):

@@ -1,5 +1,5 @@
 """MLflow tracking of studies: a parent run per study, a child run per trial."""
 
-from initsearch.tracking.mlflow_runs import StudyTracker, default_tracking_uri
+from initsearch.tracking.mlflow_runs import StudyTracker, trial_params
 
-__all__ = ["StudyTracker", "default_tracking_uri"]
+__all__ = ["StudyTracker", "trial_params"]

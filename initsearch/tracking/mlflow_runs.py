@@ -12,85 +12,66 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-from initsearch.search.storage import default_study_dir
+from initsearch.contract import (
+    BASELINE,
+    EXPERIMENT_PREFIX,
+    PARAM_ALPHA,
+    PARAM_APPLIED_SCALES,
+    PARAM_OPTIONS,
+    PARAM_SCALES,
+    PARAM_SCHEME,
+    PARAM_SEEDS,
+    PARAM_TRIAL_NUMBER,
+    TAG_PARENT,
+    TAG_PREFIX,
+    TAG_ROLE,
+    TAG_STATE,
+    TAG_STORAGE,
+    TAG_STUDY,
+    TAG_TRIAL_NUMBER,
+    TRIAL_TAG_ATTRS,
+)
+from initsearch.inits import InitReport, InitSpec
+from initsearch.stores import make_sqlite_folder, prefer_wal
+from initsearch.train import TrialResult
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
-ROLE_TAG = "initsearch.role"
-
-
-def default_tracking_uri(workdir: str | Path, study_name: str) -> str:
-    """A local SQLite tracking database beside the study's journal (MLflow's file store is
-    deprecated)."""
-    return f"sqlite:///{(default_study_dir(workdir, study_name) / 'mlflow.db').resolve()}"
-
-
-def make_sqlite_folder(tracking_uri: str) -> None:
-    """Create the folder of a local SQLite tracking database (MLflow will not)."""
-    prefix = "sqlite:///"
-    path = tracking_uri[len(prefix) :] if tracking_uri.startswith(prefix) else ""
-    if path and path != ":memory:" and "?" not in path and not path.startswith("file:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def prefer_wal(tracking_uri: str) -> None:
-    """Put a local SQLite tracking database in write-ahead-log mode (persistent, set once).
-
-    In SQLite's default rollback-journal mode every MLflow transaction creates, syncs and
-    deletes a journal file; a trial's child run takes four write transactions. On the shared
-    2-core dev machine ``log_trial`` took a median 34-72 ms in rollback mode and 27-37 ms in
-    WAL mode (interleaved in one process, with a much shorter slow tail; see
-    benchmarks/README.md). WAL keeps commits durable (synchronous stays FULL) and lets
-    readers (``mlflow ui``) read while the driver writes. Best effort: a database another
-    process holds locked, or a URI with options, is left as it is. Like any SQLite use, it
-    assumes a local file system."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return
-    path = tracking_uri[len(prefix) :]
-    if not path or path == ":memory:" or "?" in path or path.startswith("file:"):
-        return
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(path, timeout=1.0)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        pass
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def curve_metrics(result: dict[str, Any], suffix: str, timestamp: int) -> list:
+def curve_metrics(result: TrialResult, suffix: str, timestamp: int) -> list:
     from mlflow.entities import Metric
 
-    curve = result["curve"]
+    curve = result.curve
     out = [
         Metric(f"train_loss{suffix}", float(v), timestamp, int(s))
-        for s, v in zip(curve["train_step"], curve["train_loss"], strict=True)
+        for s, v in zip(curve.train_step, curve.train_loss, strict=True)
     ]
     for key in ("val_loss", "val_accuracy", "epoch_seconds", "epoch_train_loss"):
         out += [
-            Metric(f"{key}{suffix}", float(v), timestamp, e + 1) for e, v in enumerate(curve[key])
+            Metric(f"{key}{suffix}", float(v), timestamp, e + 1)
+            for e, v in enumerate(getattr(curve, key))
         ]
-    for key, value in result["summary"].items():
+    for key, value in result.summary.to_dict().items():
         if value is not None:
             out.append(Metric(f"{key}{suffix}", float(value), timestamp, 0))
     return out
 
 
-def init_metrics(init: dict[str, Any], timestamp: int) -> list:
+def init_metrics(init: InitReport, timestamp: int) -> list:
+    """Per-layer at-init figures with the layer index as the step (``init_scale`` is the
+    applied factor of each layer)."""
     from mlflow.entities import Metric
 
-    out = [Metric("init_scale", float(s), timestamp, i) for i, s in enumerate(init["scales"])]
-    diag = init.get("diagnostics") or {}
+    out = [
+        Metric("init_scale", float(s), timestamp, i) for i, s in enumerate(init.applied_scales)
+    ]
+    diag = init.diagnostics or {}
     for key in ("log_emergence", "loss", "active_fraction"):
         value = diag.get(key)
         if value is not None and value != float("-inf"):
@@ -113,7 +94,7 @@ class StudyTracker:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.tracking_uri = tracking_uri
         self.study_name = study_name
-        name = f"initsearch/{study_name}"
+        name = f"{EXPERIMENT_PREFIX}{study_name}"
         experiment = self.client.get_experiment_by_name(name)
         self.experiment_id = (
             experiment.experiment_id if experiment else self.client.create_experiment(name)
@@ -122,11 +103,11 @@ class StudyTracker:
 
     def _parent(self, storage_url: str) -> str:
         runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'study'", max_results=1
+            [self.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'study'", max_results=1
         )
         if runs:
             return runs[0].info.run_id
-        tags = {ROLE_TAG: "study", "optuna.study": self.study_name, "optuna.storage": storage_url}
+        tags = {TAG_ROLE: "study", TAG_STUDY: self.study_name, TAG_STORAGE: storage_url}
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.study_name)
         return run.info.run_id
 
@@ -135,7 +116,7 @@ class StudyTracker:
         trial_number: int,
         state: str,
         params: dict[str, Any],
-        results: list[dict[str, Any]],
+        results: list[TrialResult],
         attrs: dict[str, Any],
         started: float,
         finished: float,
@@ -144,18 +125,16 @@ class StudyTracker:
         from mlflow.entities import Param
 
         tags = {
-            "mlflow.parentRunId": self.parent_run_id,
-            ROLE_TAG: "trial",
-            "optuna.study": self.study_name,
-            "optuna.trial_number": str(trial_number),
-            "initsearch.state": state,
+            TAG_PARENT: self.parent_run_id,
+            TAG_ROLE: "trial",
+            TAG_STUDY: self.study_name,
+            TAG_TRIAL_NUMBER: str(trial_number),
+            TAG_STATE: state,
         }
-        for key in ("baseline", "reason", "error", "retry_of", "node_id"):
+        for key in TRIAL_TAG_ATTRS:
             if key in attrs:
-                tags[f"initsearch.{key}"] = str(attrs[key])[:5000]
-        run_name = f"trial-{trial_number}" + (
-            f"-{attrs['baseline']}" if "baseline" in attrs else ""
-        )
+                tags[f"{TAG_PREFIX}{key}"] = str(attrs[key])[:5000]
+        run_name = f"trial-{trial_number}" + (f"-{attrs[BASELINE]}" if BASELINE in attrs else "")
         run = self.client.create_run(
             self.experiment_id, start_time=int(started * 1000), tags=tags, run_name=run_name
         )
@@ -167,7 +146,7 @@ class StudyTracker:
             suffix = "" if k == 0 else f"_seed{k}"
             metrics += curve_metrics(result, suffix, stamp)
         if results:
-            metrics += init_metrics(results[0]["init"], stamp)
+            metrics += init_metrics(results[0].init, stamp)
         for start in range(0, max(len(metrics), 1), BATCH):
             self.client.log_batch(
                 run_id,
@@ -182,16 +161,26 @@ class StudyTracker:
         self.client.set_terminated(self.parent_run_id, status=status)
 
 
-def trial_params(init: dict[str, Any], seeds: list[int], trial_number: int) -> dict[str, Any]:
-    """The MLflow params of a trial: what init it ran and with which seeds."""
-    params = {
-        "init_scheme": init["scheme"],
-        "init_options": json.dumps(init.get("options", {}), sort_keys=True),
-        "seeds": ",".join(str(s) for s in seeds),
-        "trial_number": trial_number,
+def trial_params(
+    init: InitSpec, applied: list[float] | None, seeds: list[int], trial_number: int
+) -> dict[str, Any]:
+    """The MLflow params of a trial: the init spec it asked for (``init_scales``: the spec's
+    per-layer factors), what the init applied (``applied_scales``: the scheme's own factors
+    times the spec's), and its seeds."""
+    params: dict[str, Any] = {
+        PARAM_SCHEME: init.scheme,
+        PARAM_OPTIONS: json.dumps(init.options, sort_keys=True),
+        PARAM_SEEDS: ",".join(str(s) for s in seeds),
+        PARAM_TRIAL_NUMBER: trial_number,
     }
-    if init.get("scales") is not None:
-        params["init_scales"] = ",".join(f"{s:.6g}" for s in init["scales"])
-    if "alpha" in init.get("options", {}):
-        params["alpha"] = init["options"]["alpha"]
+    if init.scales is not None:
+        params[PARAM_SCALES] = _joined(init.scales)
+    if applied is not None:
+        params[PARAM_APPLIED_SCALES] = _joined(applied)
+    if PARAM_ALPHA in init.options:
+        params[PARAM_ALPHA] = init.options[PARAM_ALPHA]
     return params
+
+
+def _joined(values) -> str:
+    return ",".join(f"{v:.6g}" for v in values)

@@ -1,9 +1,10 @@
-"""From a trial's curves to the numbers Optuna optimises and the values it prunes on."""
+"""From a trial's results to the numbers Optuna optimises and the values it prunes on."""
 
 from __future__ import annotations
 
 import statistics
-from typing import Any
+
+from initsearch.train import TrialResult
 
 SUMMARY_KEY = {
     "val_accuracy": "final_accuracy",
@@ -14,15 +15,15 @@ SUMMARY_KEY = {
 }
 
 
-def metric_value(metric: str, results: list[dict[str, Any]]) -> float:
+def metric_value(metric: str, results: list[TrialResult]) -> float:
     """Mean over the trial's seeds. A run that never reached the target accuracy counts
     twice its training time for ``seconds_to_target`` (a penalty, so it ranks below every run
     that did reach it within the same budget)."""
     values = []
     for result in results:
-        value = result["summary"][SUMMARY_KEY[metric]]
+        value = getattr(result.summary, SUMMARY_KEY[metric])
         if value is None and metric == "seconds_to_target":
-            value = 2.0 * result["summary"]["train_seconds"]
+            value = 2.0 * result.summary.train_seconds
         if value is None:
             raise ValueError(f"trial has no {metric} (no finished epoch)")
         values.append(float(value))
