@@ -12,6 +12,25 @@ PACKAGE = Path(__file__).resolve().parents[1] / "initsearch"
 ENGINE = ("data", "models", "inits", "train")
 ABOVE_ENGINE = ("search", "run", "tracking", "compare", "report", "cli", "cluster", "dashboard")
 HEAVY = ("optuna", "ray", "mlflow")
+# Bottom to top (docs/architecture.md): a package imports only packages on earlier rows.
+LAYERS = (
+    ("errors", "jsonsafe", "contract", "locks"),
+    ("data",),
+    ("models",),
+    ("inits",),
+    ("train",),
+    ("stores",),
+    ("store_locks",),
+    ("tracking",),
+    ("run",),
+    ("config",),
+    ("search",),
+    ("compare",),
+    ("report",),
+    ("cluster", "dashboard"),
+    ("cli",),
+    ("__main__",),
+)
 MAX_LINES = 350
 LONG_ALGORITHMS = {"inits/schemes/lps.py"}  # one long algorithm may stay whole (STYLE.md)
 
@@ -82,6 +101,25 @@ def test_no_import_cycles():
     for node in sorted(edges):
         if node not in state:
             visit(node)
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if "." in module else module
+    return next(i for i, row in enumerate(LAYERS) if top in row)
+
+
+def test_data_flows_one_way():
+    """A spec goes down cli -> config -> search -> run -> train; nothing imports upward."""
+    upward = [
+        f"{name} -> {imported}"
+        for name, targets in graph().items()
+        if name != "initsearch"
+        for imported in targets
+        if imported != "initsearch"
+        and imported.split(".")[1] != name.split(".")[1]
+        and layer_of(imported) >= layer_of(name)
+    ]
+    assert upward == []
 
 
 @pytest.mark.parametrize("package", ENGINE)
