@@ -41,14 +41,9 @@ class RunRecord:
         result = outcome.first
         if result is None:
             return cls(status="failed", reason=outcome.reason)
-        diag = result.init.diagnostics or {}
-        dead = [
-            float(layer["dead_fraction"])
-            for layer in diag.get("layers", [])
-            if layer.get("dead_fraction") is not None
-        ]
+        dead = result.init.layer_figure("dead_fraction")
         failed = outcome.state == "failed"
-        log_e = diag.get("log_emergence")
+        log_e = result.init.log_emergence
         curve = result.curve.to_dict()
         return cls(
             status="failed" if failed else result.status,

@@ -40,6 +40,19 @@ class InitReport:
             "diagnostics": self.diagnostics,
         }
 
+    @property
+    def log_emergence(self) -> float | None:
+        """log E at init (-inf when E = 0); None when no diagnostics were measured."""
+        return self.diagnostics.get("log_emergence")
+
+    def layer_figure(self, key: str) -> list[float]:
+        """One per-layer diagnostic (e.g. ``dead_fraction``), for the layers that have it."""
+        return [
+            float(layer[key])
+            for layer in self.diagnostics.get("layers", [])
+            if layer.get(key) is not None
+        ]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InitReport:
         return cls(

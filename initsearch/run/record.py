@@ -63,7 +63,7 @@ class Recorder:
         self._fill_location(trial, outcome)
         if first is not None:
             trial.set_user_attr(APPLIED_SCALES, list(first.init.applied_scales))
-            log_e = first.init.diagnostics.get("log_emergence")
+            log_e = first.init.log_emergence
             if log_e is not None and math.isfinite(log_e):  # -inf (E = 0) is not valid JSON
                 trial.set_user_attr(LOG_EMERGENCE, log_e)
             trial.set_user_attr(VAL_ACCURACY_CURVE, list(first.curve.val_accuracy))
