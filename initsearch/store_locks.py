@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 from optuna.storages import RDBStorage
 
 from initsearch.errors import ConfigError
 from initsearch.locks import LOCK_TIMEOUT_S, file_lock, pg_lock
-from initsearch.stores import JOURNAL_PREFIX, open_storage
+from initsearch.stores import local_file, open_storage
 
 _WARNED: set[str] = set()
 
@@ -40,17 +39,12 @@ def check_workers(url: str, workers: int) -> None:
 def study_lock(url: str, study_name: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Exclusive access to ``study_name`` among all drivers sharing the storage at ``url``, for
     check-then-write steps (not reentrant: do not nest)."""
-    if url.startswith(JOURNAL_PREFIX):
-        path = Path(url[len(JOURNAL_PREFIX) :])
+    path = local_file(url)  # a journal or SQLite file: a lock file beside it
+    if path is not None:
         with file_lock(path.with_name(f"{path.name}.{study_name}.lock"), timeout_s):
             yield
     elif url.startswith("sqlite:"):
-        db = url.split("///", 1)[-1]
-        if not db or db == ":memory:":
-            yield  # one process only
-            return
-        with file_lock(Path(f"{db}.{study_name}.lock"), timeout_s):
-            yield
+        yield  # an in-memory database: one process only
     elif url.startswith("postgresql"):
         storage = open_storage(url)
         assert isinstance(storage, RDBStorage)

@@ -125,7 +125,7 @@ def _split_file_url(url: str) -> tuple[str, str] | None:
     """(scheme prefix, path) of a file store URL that can be recorded relative, else None."""
     if url.startswith(JOURNAL_PREFIX):
         return JOURNAL_PREFIX, url[len(JOURNAL_PREFIX) :]
-    if url.startswith(SQLITE_PREFIX) and local_file(url) is not None and "?" not in url:
+    if _sqlite_file(url) is not None:
         return SQLITE_PREFIX, url[len(SQLITE_PREFIX) :]
     if _is_plain_path(url):
         return "", url
@@ -176,11 +176,10 @@ def storage_exists(url: str) -> bool:
 
 def check_storage_exists(url: str) -> None:
     """Raise ConfigError when the Optuna storage is a missing local file."""
-    path = local_file(url)
-    if path is not None and not path.is_file():
+    if not storage_exists(url):
         raise ConfigError(
-            f"no Optuna storage at {path}; start a study first (`initsearch study start FILE`) "
-            "or pass --storage/--workdir where it lives"
+            f"no Optuna storage at {local_file(url)}; start a study first "
+            "(`initsearch study start FILE`) or pass --storage/--workdir where it lives"
         )
 
 
@@ -210,10 +209,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         storage: optuna.storages.BaseStorage = JournalStorage(JournalFileBackend(str(path)))
     elif "://" in url:
-        if url.startswith("sqlite:"):
-            db = url.split("///", 1)[-1]
-            if db and db != ":memory:":
-                Path(db).parent.mkdir(parents=True, exist_ok=True)
+        make_sqlite_folder(url)
         try:
             with schema_lock(url):
                 storage = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
@@ -243,11 +239,16 @@ def load_study_if_present(url: str, study_name: str) -> optuna.Study | None:
         return None
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The file of a local SQLite URI without options (none for memory, ``file:`` or ``?``)."""
+    return local_file(uri) if uri.startswith(SQLITE_PREFIX) and "?" not in uri else None
+
+
 def make_sqlite_folder(uri: str) -> None:
-    """Create the folder of a local SQLite tracking database (MLflow will not)."""
-    path = uri[len(SQLITE_PREFIX) :] if uri.startswith(SQLITE_PREFIX) else ""
-    if path and path != ":memory:" and "?" not in path and not path.startswith("file:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """Create the folder of a local SQLite database (neither MLflow nor SQLAlchemy will)."""
+    path = _sqlite_file(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def prefer_wal(uri: str) -> None:
@@ -261,10 +262,8 @@ def prefer_wal(uri: str) -> None:
     readers (``mlflow ui``) read while the driver writes. Best effort: a database another
     process holds locked, or a URI with options, is left as it is. Like any SQLite use, it
     assumes a local file system."""
-    if not uri.startswith(SQLITE_PREFIX):
-        return
-    path = uri[len(SQLITE_PREFIX) :]
-    if not path or path == ":memory:" or "?" in path or path.startswith("file:"):
+    path = _sqlite_file(uri)
+    if path is None:
         return
     import sqlite3
 

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from initsearch import contract, stores
 from initsearch.config import StudyConfig
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec, SchemeInfo, all_schemes, get_scheme, scheme_names
+from initsearch.inits import InitSpec, SchemeInfo, all_schemes, find_scheme, scheme_names
 from initsearch.search.baselines import grid_init
 
 REFERENCE = "kaiming"
@@ -93,13 +93,8 @@ def searched_best(cfg: StudyConfig) -> SearchedBest | None:
             best = t
     if best is None:
         return None
-    init = best.user_attrs[contract.INIT]
-    spec = InitSpec(
-        scheme=init["scheme"],
-        scales=tuple(init["scales"]) if init.get("scales") is not None else None,
-        options=dict(init.get("options") or {}),
-    )
-    return SearchedBest(best.number, float(best.values[0]), spec)
+    init = InitSpec.from_dict(best.user_attrs[contract.INIT])
+    return SearchedBest(best.number, float(best.values[0]), init)
 
 
 def _options(cfg: StudyConfig, scheme: str) -> dict[str, Any]:
@@ -112,7 +107,8 @@ def _grid_point(cfg: StudyConfig, scheme: SchemeInfo, value: float) -> Scheme:
 
 def _tunable(name: str) -> SchemeInfo | None:
     """The registered scheme ``name`` when it has a tunable option."""
-    return get_scheme(name) if name in scheme_names() and get_scheme(name).tunable else None
+    scheme = find_scheme(name)
+    return scheme if scheme is not None and scheme.tunable else None
 
 
 def _one_point(name: str) -> tuple[SchemeInfo, str] | None:

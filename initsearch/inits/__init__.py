@@ -6,7 +6,7 @@ Importing this package registers every scheme of :mod:`initsearch.inits.schemes`
 
 from initsearch.inits import schemes  # importing it registers every scheme
 from initsearch.inits.apply import InitReport, apply
-from initsearch.inits.registry import SchemeInfo, all_schemes, get_scheme, scheme_names
+from initsearch.inits.registry import SchemeInfo, all_schemes, find_scheme, get_scheme, scheme_names
 from initsearch.inits.spec import InitSpec
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "SchemeInfo",
     "all_schemes",
     "apply",
+    "find_scheme",
     "get_scheme",
     "scheme_names",
     "schemes",

@@ -102,6 +102,11 @@ def get_scheme(name: str) -> SchemeInfo:
     return _SCHEMES[name]
 
 
+def find_scheme(name: str | None) -> SchemeInfo | None:
+    """The registered scheme ``name``, or None (a name stored by another version, say)."""
+    return _SCHEMES.get(name) if name else None
+
+
 def scheme_names() -> list[str]:
     return sorted(_SCHEMES)
 

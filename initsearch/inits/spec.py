@@ -40,6 +40,16 @@ class InitSpec:
                 f"scalable layers; give exactly {num_layers} (see `initsearch inits show`)"
             )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InitSpec:
+        """Back from :meth:`to_dict` (a stored trial's ``init`` attribute)."""
+        scales = data.get("scales")
+        return cls(
+            scheme=data["scheme"],
+            scales=tuple(scales) if scales is not None else None,
+            options=dict(data.get("options") or {}),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scheme": self.scheme,

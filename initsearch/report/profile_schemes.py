@@ -10,21 +10,16 @@ another version) is treated as a plain scheme rather than an error, so old resul
 
 from __future__ import annotations
 
-from initsearch.inits import SchemeInfo, get_scheme, scheme_names
-
-
-def scheme_info(name: str | None) -> SchemeInfo | None:
-    """The registered scheme ``name``, or None when no scheme has that name."""
-    return get_scheme(name) if name and name in scheme_names() else None
+from initsearch.inits import find_scheme
 
 
 def draws_profile(name: str | None) -> bool:
     """Whether scheme ``name`` yields its own per-layer scale profile."""
-    info = scheme_info(name)
+    info = find_scheme(name)
     return info is not None and info.profile
 
 
 def is_rule(name: str | None) -> bool:
     """Whether scheme ``name``'s profile follows from depths and options alone."""
-    info = scheme_info(name)
+    info = find_scheme(name)
     return info is not None and info.closed_form is not None

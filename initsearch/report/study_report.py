@@ -27,10 +27,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import contract
 from initsearch.config import StudyConfig
+from initsearch.inits import find_scheme
 from initsearch.jsonsafe import dumps
 from initsearch.report.emergence_fit import default_pivot, try_fit, verdict
 from initsearch.report.importance import param_importances
-from initsearch.report.profile_schemes import draws_profile, is_rule, scheme_info
+from initsearch.report.profile_schemes import draws_profile, is_rule
 from initsearch.report.study_plots import write_plots
 from initsearch.search.space import layer_info
 
@@ -145,7 +146,7 @@ def _baseline_entries(
             "fit": None,
         }
         options = (t.user_attrs.get(contract.INIT) or {}).get("options") or {}
-        info = scheme_info(scheme)
+        info = find_scheme(scheme)
         if info is not None and info.tunable is not None and info.tunable in options:
             entry[info.tunable] = float(options[info.tunable])  # e.g. the rule's alpha
         # only profiles that differ across layers say anything about a line in depth

@@ -16,7 +16,6 @@ from initsearch.run.ledger import Ledger
 from initsearch.run.optuna_adapter import trial_id
 from initsearch.run.source import Asked, TrialSource
 from initsearch.search.baselines import Baseline, study_baselines
-from initsearch.search.pruners import build_pruner
 from initsearch.search.space import LayerInfo, suggest
 
 
@@ -33,7 +32,6 @@ class SearchSource(TrialSource):
         self.ledger = ledger
         self.info = info
         self.baselines = {b.name: b for b in study_baselines(cfg, info)}
-        self.pruner = build_pruner(cfg.pruner, cfg.train.epochs)
 
     def prepare(self) -> list[str]:
         """Enqueue each baseline that no trial of the study carries yet (the driver holds the
@@ -85,6 +83,6 @@ class SearchSource(TrialSource):
             metrics=metrics,
             # baselines are reference points: they always run their full budget
             prune=len(metrics) == 1 and cfg.pruner.name != "none" and baseline is None,
-            pruner=self.pruner,
+            pruner=self.study.pruner,  # the study's own, pickled to the worker
         )
         return Asked(trial, job, init)
