@@ -15,8 +15,6 @@ from optuna.distributions import FloatDistribution
 
 from initsearch.config import SamplerConfig
 
-GRID_POINTS = 3  # low, middle, high per parameter; the grid grows as 3**parameters
-
 Distributions = Mapping[str, FloatDistribution]
 SamplerFactory = Callable[[SamplerConfig, Distributions], optuna.samplers.BaseSampler]
 
@@ -38,6 +36,7 @@ def _random(cfg: SamplerConfig, dists: Distributions) -> optuna.samplers.BaseSam
 
 
 def _grid_values(d: FloatDistribution) -> list[float]:
+    """Low, middle and high of a parameter: the grid grows as 3**parameters."""
     middle = (d.low * d.high) ** 0.5 if d.log else (d.low + d.high) / 2
     return sorted({d.low, middle, d.high})
 
@@ -59,8 +58,3 @@ SAMPLERS: dict[str, SamplerFactory] = {
 def build_sampler(cfg: SamplerConfig, dists: Distributions) -> optuna.samplers.BaseSampler:
     """The sampler ``cfg`` names, over the search space ``dists``."""
     return SAMPLERS[cfg.name](cfg, dists)
-
-
-def grid_size(dists: Mapping[str, object]) -> int:
-    """Points of the grid sampler's grid (at most; a parameter with low == high has one)."""
-    return GRID_POINTS ** len(dists)
