@@ -64,7 +64,7 @@ def synthetic_mnist(samples: int, device: torch.device) -> Dataset:
     y = torch.randint(0, 10, (samples,), generator=g)
     xt = torch.randn(1000, 1, 28, 28, generator=g)
     yt = torch.randint(0, 10, (1000,), generator=g)
-    return Dataset("mnist-shaped", x, y, xt, yt, num_classes=10, kind="image").to(device)
+    return Dataset.unsplit("mnist-shaped", x, y, xt, yt, num_classes=10, kind="image").to(device)
 
 
 def plain_model(depth: int, width: int, device: torch.device) -> nn.Module:

@@ -93,3 +93,18 @@ def test_pack_throughput_script_reports_every_row(tmp_path):
         assert row["trial_epochs_per_s"] == pytest.approx(row["trials"] / row["epoch_seconds"])
     assert rows["plain loop"]["x_plain"] == pytest.approx(1.0)
     assert rows["pack K=3"]["trials"] == 3
+
+
+@pytest.mark.timeout(300)
+def test_seed_pack_script_times_both_paths_and_checks_agreement(tmp_path):
+    out = tmp_path / "seeds.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "seed_pack.py"), "--quick", "--json", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "speed-up" in proc.stdout
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["seeds"] == 2
+    for key in ("sequential_s", "interleaved_s", "pack_s", "speedup"):
+        assert row[key] > 0, (key, row)
+    assert row["speedup"] == pytest.approx(row["sequential_s"] / row["pack_s"])
+    assert row["interleaved_exact"] and row["same_steps"] and row["agree"], row

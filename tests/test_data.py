@@ -1,4 +1,5 @@
-"""Tests for initsearch.data: every loader, on tiny files written in the real on-disk formats.
+"""Tests for initsearch.data: every loader, on tiny files written in the real on-disk formats,
+and the validation split held out of each data set's training data.
 
 Nothing is downloaded: MNIST-style IDX files and CIFAR-style Python-2 pickles are written under
 a tmp root in the folder layout torchvision expects, then read back through torchvision's own
@@ -19,12 +20,14 @@ import torch
 
 from initsearch.data import (
     DATASET_NAMES,
+    DEFAULT_VAL_FRACTION,
     Dataset,
     DataShape,
     data_shape,
     default_root,
     load_dataset,
 )
+from initsearch.data.split import VAL_SPLIT_SEED, validation_indices
 from initsearch.errors import ConfigError
 
 # --------------------------------------------------------------------------- file writers
@@ -123,6 +126,14 @@ def write_cifar100(root: Path, rng: np.random.Generator, n_train: int, n_test: i
     return (train_data, train_labels), (test_data, test_labels)
 
 
+def split_rows(array, name: str, fraction: float | None = None):
+    """(train rows, validation rows) of a whole training set, as ``load_dataset`` splits it."""
+    n = len(array)
+    fraction = DEFAULT_VAL_FRACTION[name] if fraction is None else fraction
+    train_idx, val_idx = validation_indices(n, round(fraction * n))
+    return array[train_idx.numpy()], array[val_idx.numpy()]
+
+
 def standardized(x_train_u8: np.ndarray, x_test_u8: np.ndarray):
     """Reference preprocessing: [0, 1], then per-channel train mean/std (N, C, H, W)."""
     tr = x_train_u8.astype(np.float64) / 255.0
@@ -219,11 +230,12 @@ def test_mnist1d_shapes_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert np.array_equal(np.random.get_state()[1], np_state)
     assert ds.kind == "vector" and ds.num_classes == 10 and ds.vocab_size is None
     assert ds.input_shape == (40,)
-    assert ds.x_train.shape == (4000, 40) and ds.x_test.shape == (1000, 40)
+    assert ds.x_train.shape == (3200, 40) and ds.x_val.shape == (800, 40)
+    assert ds.x_test.shape == (1000, 40)
     assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
     assert set(ds.y_train.unique().tolist()) == set(range(10))
     # the package centres/scales the whole set itself; we keep its values
-    x_all = torch.cat([ds.x_train, ds.x_test])
+    x_all = torch.cat([ds.x_train, ds.x_val, ds.x_test])
     assert abs(x_all.mean().item()) < 1e-3 and abs(x_all.std().item() - 1) < 1e-2
 
     cached = list((tmp_path / "mnist1d").glob("*.npz"))
@@ -234,6 +246,7 @@ def test_mnist1d_shapes_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(calls) == 1, "second load regenerated instead of reading the cache"
     assert cached[0].stat().st_mtime_ns == mtime
     assert torch.equal(ds2.x_train, ds.x_train[:100])
+    assert torch.equal(ds2.x_val, ds.x_val) and torch.equal(ds2.y_val, ds.y_val)
     assert torch.equal(ds2.x_test, ds.x_test) and torch.equal(ds2.y_test, ds.y_test)
 
 
@@ -243,33 +256,35 @@ def test_mnist1d_shapes_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_digits() -> None:
     ds = load_dataset("digits")
     assert ds.kind == "image" and ds.input_shape == (1, 8, 8) and ds.num_classes == 10
-    assert len(ds.y_train) + len(ds.y_test) == 1797
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 1797
     assert abs(len(ds.y_test) - 0.2 * 1797) < 10
+    assert len(ds.y_val) == round(0.2 * (1797 - len(ds.y_test)))
     # stratified: every class is in the test set in proportion
     counts = torch.bincount(ds.y_test, minlength=10)
     assert counts.min() >= 34 and counts.max() <= 38
-    # standardised with train statistics
-    assert abs(ds.x_train.mean().item()) < 1e-5
-    assert abs(ds.x_train.std(correction=0).item() - 1) < 1e-5
+    # standardised with the statistics of the whole training set (validation included)
+    x_fit = torch.cat([ds.x_train, ds.x_val])
+    assert abs(x_fit.mean().item()) < 1e-5
+    assert abs(x_fit.std(correction=0).item() - 1) < 1e-5
     assert abs(ds.x_test.mean().item()) < 0.1
 
     # the split does not depend on the trial seed
     torch.manual_seed(12345)
     again = load_dataset("digits")
     for a, b in zip(
-        (ds.x_train, ds.y_train, ds.x_test, ds.y_test),
-        (again.x_train, again.y_train, again.x_test, again.y_test),
+        (ds.x_train, ds.y_train, ds.x_val, ds.y_val, ds.x_test, ds.y_test),
+        (again.x_train, again.y_train, again.x_val, again.y_val, again.x_test, again.y_test),
         strict=True,
     ):
         assert torch.equal(a, b)
 
-    # together, train and test are exactly sklearn's images and labels
+    # together, train, validation and test are exactly sklearn's images and labels
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    n_unique = torch.cat([ds.x_train, ds.x_test]).flatten(1).unique(dim=0).shape[0]
+    n_unique = torch.cat([ds.x_train, ds.x_val, ds.x_test]).flatten(1).unique(dim=0).shape[0]
     assert n_unique == np.unique(bunch.data, axis=0).shape[0]
-    labels = torch.bincount(torch.cat([ds.y_train, ds.y_test]), minlength=10)
+    labels = torch.bincount(torch.cat([ds.y_train, ds.y_val, ds.y_test]), minlength=10)
     assert labels.tolist() == np.bincount(bunch.target, minlength=10).tolist()
 
 
@@ -287,16 +302,22 @@ def test_mnist_idx_round_trip(tmp_path: Path, name: str, folder: str) -> None:
     assert ds.kind == "image" and ds.input_shape == (1, 28, 28) and ds.num_classes == 10
     assert DataShape.from_dataset(ds) == data_shape(name)
     assert ds.x_train.dtype == torch.float32
-    assert torch.equal(ds.y_train, torch.from_numpy(tr_y.astype(np.int64)))
+    assert len(ds.y_val) == 1  # 1/12 of 12 training images
+    labels_train, labels_val = split_rows(tr_y.astype(np.int64), name)
+    assert ds.y_train.tolist() == labels_train.tolist() and ds.y_val.tolist() == labels_val.tolist()
     assert torch.equal(ds.y_test, torch.from_numpy(te_y.astype(np.int64)))
+    # standardised with the whole training set's statistics, then split
     ref_tr, ref_te = standardized(tr_x[:, None], te_x[:, None])
-    assert np.allclose(ds.x_train.numpy(), ref_tr, atol=1e-5)
+    ref_train, ref_val = split_rows(ref_tr, name)
+    assert np.allclose(ds.x_train.numpy(), ref_train, atol=1e-5)
+    assert np.allclose(ds.x_val.numpy(), ref_val, atol=1e-5)
     assert np.allclose(ds.x_test.numpy(), ref_te, atol=1e-5)
 
     limited = load_dataset(name, root=tmp_path, limit=4)
     assert limited.x_train.shape == (4, 1, 28, 28)
-    # the limit does not change preprocessing (stats from the full train set)
+    # the limit does not change preprocessing (stats from the full train set) nor validation
     assert torch.equal(limited.x_train, ds.x_train[:4])
+    assert torch.equal(limited.x_val, ds.x_val)
     assert torch.equal(limited.x_test, ds.x_test)
 
 
@@ -348,13 +369,19 @@ def test_cifar10_pickle_round_trip(tmp_path: Path) -> None:
     ds = load_dataset("cifar10", root=tmp_path)
     assert ds.kind == "image" and ds.input_shape == (3, 32, 32) and ds.num_classes == 10
     assert DataShape.from_dataset(ds) == data_shape("cifar10")
-    assert ds.x_train.shape == (15, 3, 32, 32) and ds.x_test.shape == (4, 3, 32, 32)
-    assert ds.y_train.tolist() == tr_y and ds.y_test.tolist() == te_y
+    assert ds.x_train.shape == (13, 3, 32, 32) and ds.x_val.shape == (2, 3, 32, 32)
+    assert ds.x_test.shape == (4, 3, 32, 32)
+    labels_train, labels_val = split_rows(np.asarray(tr_y), "cifar10")
+    assert ds.y_train.tolist() == labels_train.tolist() and ds.y_val.tolist() == labels_val.tolist()
+    assert ds.y_test.tolist() == te_y
     # rows are 1024 R, then G, then B values, each row-major 32x32
     ref_tr, ref_te = standardized(tr_x.reshape(-1, 3, 32, 32), te_x.reshape(-1, 3, 32, 32))
-    assert np.allclose(ds.x_train.numpy(), ref_tr, atol=1e-5)
+    ref_train, ref_val = split_rows(ref_tr, "cifar10")
+    assert np.allclose(ds.x_train.numpy(), ref_train, atol=1e-5)
+    assert np.allclose(ds.x_val.numpy(), ref_val, atol=1e-5)
     assert np.allclose(ds.x_test.numpy(), ref_te, atol=1e-5)
-    assert torch.allclose(ds.x_train.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    x_fit = torch.cat([ds.x_train, ds.x_val])
+    assert torch.allclose(x_fit.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
 
 
 def test_cifar100_pickle_round_trip(tmp_path: Path) -> None:
@@ -363,9 +390,13 @@ def test_cifar100_pickle_round_trip(tmp_path: Path) -> None:
     ds = load_dataset("cifar100", root=tmp_path, limit=5)
     assert ds.num_classes == 100 and ds.input_shape == (3, 32, 32)
     assert DataShape.from_dataset(ds) == data_shape("cifar100")
-    assert ds.y_train.tolist() == tr_y[:5] and ds.y_test.tolist() == te_y
+    labels_train, labels_val = split_rows(np.asarray(tr_y), "cifar100")  # 6 and 1 of 7
+    assert ds.y_train.tolist() == labels_train[:5].tolist()
+    assert ds.y_val.tolist() == labels_val.tolist() and ds.y_test.tolist() == te_y
     ref_tr, ref_te = standardized(tr_x.reshape(-1, 3, 32, 32), te_x.reshape(-1, 3, 32, 32))
-    assert np.allclose(ds.x_train.numpy(), ref_tr[:5], atol=1e-5)
+    ref_train, ref_val = split_rows(ref_tr, "cifar100")
+    assert np.allclose(ds.x_train.numpy(), ref_train[:5], atol=1e-5)
+    assert np.allclose(ds.x_val.numpy(), ref_val, atol=1e-5)
     assert np.allclose(ds.x_test.numpy(), ref_te, atol=1e-5)
 
 
@@ -446,7 +477,8 @@ def test_sequence_tasks(name: str) -> None:
     assert ds.x_train.ndim == 2 and ds.x_train.shape[1] == 32
     assert ds.vocab_size is not None
     assert ds.x_train.min() >= 0 and ds.x_train.max() < ds.vocab_size
-    for y in (ds.y_train, ds.y_test):  # exactly balanced
+    # exactly balanced: the test set, and the training data before validation is held out
+    for y in (torch.cat([ds.y_train, ds.y_val]), ds.y_test):
         counts = torch.bincount(y, minlength=ds.num_classes)
         assert counts.min() == counts.max() == len(y) // ds.num_classes
 
@@ -463,8 +495,8 @@ def test_seq_majority_labels() -> None:
 
 def test_seq_sorted_labels() -> None:
     ds = load_dataset("seq_sorted")
-    x = torch.cat([ds.x_train, ds.x_test])
-    y = torch.cat([ds.y_train, ds.y_test])
+    x = torch.cat([ds.x_train, ds.x_val, ds.x_test])
+    y = torch.cat([ds.y_train, ds.y_val, ds.y_test])
     is_sorted = (x[:, 1:] >= x[:, :-1]).all(dim=1)
     assert torch.equal(is_sorted.long(), y)
     # negatives hold the same tokens as a sorted sequence: only order differs
@@ -475,15 +507,78 @@ def test_to_device_and_limit() -> None:
     ds = load_dataset("seq_sorted", limit=64, device="cpu")
     assert isinstance(ds, Dataset)
     assert ds.x_train.shape == (64, 32) and len(ds.y_train) == 64
-    assert len(ds.y_test) == 2000  # test set untouched
+    assert len(ds.y_val) == 2000 and len(ds.y_test) == 2000  # validation and test untouched
     assert ds.device == torch.device("cpu")
     moved = ds.to("cpu")
     assert moved.device.type == "cpu" and torch.equal(moved.x_train, ds.x_train)
+    assert torch.equal(moved.x_val, ds.x_val)
     big = load_dataset("seq_sorted", limit=10**9)
-    assert len(big.y_train) == 10_000
+    assert len(big.y_train) == 8_000
+    assert ds.describe().startswith("seq_sorted: 64 train / 2000 val / 2000 test")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_to_cuda() -> None:
     ds = load_dataset("digits", device="cuda")
-    assert ds.x_train.is_cuda and ds.y_test.is_cuda
+    assert ds.x_train.is_cuda and ds.x_val.is_cuda and ds.y_test.is_cuda
+
+
+# --------------------------------------------------------------------------- validation split
+
+
+def test_validation_split_is_fixed_and_disjoint_from_train() -> None:
+    """The split depends on nothing a trial sets: not the seed, not the limit."""
+    from initsearch.data.digits import load_digits_dataset
+
+    torch.manual_seed(0)
+    ds = load_dataset("digits")
+    torch.manual_seed(12345)
+    limited = load_dataset("digits", limit=50)
+    assert torch.equal(ds.x_val, limited.x_val) and torch.equal(ds.y_val, limited.y_val)
+    assert torch.equal(limited.x_train, ds.x_train[:50])
+
+    whole = load_digits_dataset()  # the training data before validation is held out
+    n = len(whole.y_train)
+    train_idx, val_idx = validation_indices(n, len(ds.y_val))
+    assert sorted(train_idx.tolist() + val_idx.tolist()) == list(range(n))  # disjoint, complete
+    assert train_idx.tolist() == sorted(train_idx.tolist())  # the training set's own order
+    assert torch.equal(ds.x_train, whole.x_train[train_idx])
+    assert torch.equal(ds.x_val, whole.x_train[val_idx])
+    assert torch.equal(ds.x_test, whole.x_test)
+    # no validation image is a training image (digits has no duplicate images)
+    train_rows = {tuple(r) for r in ds.x_train.flatten(1).tolist()}
+    assert not any(tuple(r) in train_rows for r in ds.x_val.flatten(1).tolist())
+    # the permutation comes from a constant, documented seed
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
+    assert set(val_idx.tolist()) == set(perm[: len(val_idx)].tolist())
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.25, 0.5, 0.9])
+def test_validation_size_follows_the_fraction(fraction: float) -> None:
+    ds = load_dataset("seq_sorted", val_fraction=fraction)
+    assert len(ds.y_val) == round(fraction * 10_000)
+    assert len(ds.y_train) == 10_000 - len(ds.y_val)
+    assert len(ds.y_test) == 2000
+
+
+def test_every_data_set_has_a_default_fraction() -> None:
+    assert set(DEFAULT_VAL_FRACTION) == set(DATASET_NAMES)
+    assert all(0 < f < 1 for f in DEFAULT_VAL_FRACTION.values())
+    ds = load_dataset("digits")
+    n = len(ds.y_train) + len(ds.y_val)
+    assert len(ds.y_val) == round(DEFAULT_VAL_FRACTION["digits"] * n)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 0.0, 1.0, -0.2, 1.5, float("nan"), True, "0.2"])
+def test_bad_val_fraction(bad: object) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_dataset("digits", val_fraction=bad)  # type: ignore[arg-type]
+    msg = str(exc.value)
+    assert "val_fraction" in msg and repr(bad) in msg
+    assert "val_fraction=0.2" in msg  # the fix: a fraction that works
+
+
+@pytest.mark.parametrize(("fraction", "empty"), [(1e-4, "validation"), (0.9999, "train")])
+def test_val_fraction_leaving_an_empty_split(fraction: float, empty: str) -> None:
+    with pytest.raises(ConfigError, match=f"empty {empty} split"):
+        load_dataset("digits", val_fraction=fraction)

@@ -293,7 +293,7 @@ def test_transformer_image_tokenisation() -> None:
 
 
 def test_build_from_dataset_and_defaults() -> None:
-    data = Dataset(
+    data = Dataset.unsplit(
         name="toy",
         x_train=torch.randn(6, 40),
         y_train=torch.zeros(6, dtype=torch.long),

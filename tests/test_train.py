@@ -1,4 +1,5 @@
-"""Trial engine: determinism, curve bookkeeping, divergence, derived figures, callbacks."""
+"""Trial engine: determinism, curve bookkeeping, divergence, derived figures, callbacks, the
+validation and test splits, and the epoch-steppable solo run."""
 
 from __future__ import annotations
 
@@ -11,8 +12,18 @@ from initsearch.data import load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec
 from initsearch.models import ModelSpec
-from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialResult, TrialSpec, run_trial
+from initsearch.train import (
+    Budget,
+    DataSpec,
+    OptimizerSpec,
+    SoloRun,
+    Summary,
+    TrialResult,
+    TrialSpec,
+    run_trial,
+)
 from initsearch.train.curve import Curve, area_under_loss, summarize
+from initsearch.train.engine import evaluate
 from initsearch.train.optim import lr_factor
 from initsearch.train.spec import spec_from
 
@@ -136,7 +147,70 @@ def test_data_spec_loads_its_data_set(digits):
     loaded = DataSpec(name="digits", limit=100).load()
     assert loaded.name == "digits" and len(loaded.y_train) == 100
     assert torch.equal(loaded.x_train, digits.x_train[:100])
+    assert torch.equal(loaded.x_val, digits.x_val)
     assert torch.equal(loaded.x_test, digits.x_test)
+    half = DataSpec(name="digits", val_fraction=0.5).load()
+    n = len(digits.y_train) + len(digits.y_val)
+    assert len(half.y_val) == round(0.5 * n) and len(half.y_train) == n - round(0.5 * n)
+    with pytest.raises(ConfigError, match="val_fraction"):
+        DataSpec(name="digits", val_fraction=1.5).load()
+
+
+def test_validation_curve_is_measured_on_the_validation_split(digits):
+    run = SoloRun(small_spec(), digits)
+    run.epoch()  # re-measure the weights after the first epoch on each split
+    val = evaluate(run.model, digits.x_val, digits.y_val, run.autocast)
+    assert (run.curve.val_loss[0], run.curve.val_accuracy[0]) == pytest.approx(val)
+    test = evaluate(run.model, digits.x_test, digits.y_test, run.autocast)
+    assert test != pytest.approx(val)
+
+
+def test_test_split_only_when_asked(digits):
+    plain = run_trial(small_spec(), dataset=digits)
+    assert plain.curve.test_loss == [] and plain.curve.test_accuracy == []
+    s = plain.summary
+    assert s.test_accuracy is None and s.first_epoch_test_accuracy is None and s.test_loss is None
+
+    judged = run_trial(small_spec(test_split=True), dataset=digits)
+    curve = judged.curve
+    assert len(curve.test_loss) == len(curve.test_accuracy) == curve.epochs_done == 3
+    # measuring the test split changes nothing else
+    assert curve.train_loss == plain.curve.train_loss
+    assert curve.val_accuracy == plain.curve.val_accuracy
+    assert judged.summary.test_accuracy == curve.test_accuracy[-1]
+    assert judged.summary.first_epoch_test_accuracy == curve.test_accuracy[0]
+    assert judged.summary.test_loss == curve.test_loss[-1]
+    assert judged.summary.final_accuracy == curve.val_accuracy[-1]
+    assert curve.test_accuracy != curve.val_accuracy  # two different splits
+
+
+def test_old_dicts_without_test_keys_still_load():
+    curve = Curve(val_accuracy=[0.5], val_loss=[1.0], epoch_seconds=[1.0], test_accuracy=[0.4])
+    old_curve = {k: v for k, v in curve.to_dict().items() if not k.startswith("test_")}
+    assert Curve.from_dict(old_curve).test_accuracy == []
+    summary = summarize(curve, 10, None)
+    assert summary.test_accuracy == summary.first_epoch_test_accuracy == 0.4
+    old_summary = {k: v for k, v in summary.to_dict().items() if "test" not in k}
+    again = Summary.from_dict(old_summary)
+    assert again.test_accuracy is None and again.test_loss is None
+    assert again.final_accuracy == 0.5
+
+
+def test_solo_run_steps_one_epoch_at_a_time(digits):
+    run = SoloRun(small_spec(), digits)
+    assert not run.finished and run.curve.epochs_done == 0
+    run.epoch()
+    assert run.curve.epochs_done == 1 and not run.finished
+    run.stop()
+    assert run.finished and run.result().status == "stopped"
+    stopped = run_trial(small_spec(), dataset=digits, on_epoch=lambda epoch, curve: False)
+    assert run.result().curve.train_loss == stopped.curve.train_loss
+    full = SoloRun(small_spec(), digits)
+    while not full.finished:
+        full.epoch()
+    full.stop()  # no effect once the budget is spent
+    assert full.result().status == "completed"
+    assert full.result().curve.val_accuracy == run_trial(small_spec(), digits).curve.val_accuracy
 
 
 def test_spec_from_picks_field_names_and_nested_specs():

@@ -1,6 +1,12 @@
-"""``initsearch train``: one trial, a progress bar, a curve summary (or JSON)."""
+"""``initsearch train``: one trial, a progress bar, a curve summary (or JSON).
+
+A single trial selects nothing, so it measures both splits: validation (what a study selects
+on) and test (what judges the choice), each epoch and at the end.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import typer
 from rich.console import Console
@@ -45,13 +51,20 @@ from initsearch.inits import InitSpec
 from initsearch.models import ModelSpec
 from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialResult, TrialSpec, run_trial
 
+VALIDATION_FIGURES = ("first_epoch_accuracy", "final_accuracy", "best_accuracy")
+
+
+def _at(values: list[float], e: int, form: str) -> str:
+    return form.format(values[e]) if e < len(values) else "-"
+
 
 def print_summary(result: TrialResult, console: Console) -> None:
     curve, summary = result.curve, result.summary
     table = Table(
         title=f"trial: {result.status}" + (f" ({result.reason})" if result.reason else "")
     )
-    for column in ("epoch", "val loss", "val acc", "train loss", "seconds"):
+    columns = ("epoch", "val loss", "val acc", "test loss", "test acc", "train loss", "seconds")
+    for column in columns:
         table.add_column(column, justify="right")
     n = curve.epochs_done
     shown = sorted({*range(min(n, 3)), *range(max(n - 3, 0), n), *range(0, n, max(n // 10, 1))})
@@ -60,6 +73,8 @@ def print_summary(result: TrialResult, console: Console) -> None:
             str(e + 1),
             f"{curve.val_loss[e]:.4f}",
             f"{curve.val_accuracy[e]:.2%}",
+            _at(curve.test_loss, e, "{:.4f}"),
+            _at(curve.test_accuracy, e, "{:.2%}"),
             f"{curve.epoch_train_loss[e]:.4f}",
             f"{curve.epoch_seconds[e]:.2f}",
         )
@@ -72,7 +87,8 @@ def print_summary(result: TrialResult, console: Console) -> None:
             text = f"{value:.2%}"
         else:
             text = f"{value:.4g}"
-        console.print(f"  {key.replace('_', ' ')}: {text}")
+        split = " (validation)" if key in VALIDATION_FIGURES else ""
+        console.print(f"  {key.replace('_', ' ')}{split}: {text}")
     console.print(f"  parameters: {result.num_parameters:,}  device: {result.device}")
 
 
@@ -108,7 +124,7 @@ def train(
     bf16: Bf16 = TrialSpec.bf16,
     as_json: AsJson = False,
 ) -> None:
-    spec = trial_spec(locals())
+    spec = replace(trial_spec(locals()), test_split=True)
     result = run_with_progress(spec, show=not as_json)
     if as_json:
         typer.echo(jsonsafe.dumps(result.to_dict()))
@@ -129,7 +145,10 @@ def run_with_progress(spec: TrialSpec, show: bool) -> TrialResult:
         task = progress.add_task("train", total=spec.budget.epochs, status="")
 
         def on_epoch(done: int, curve) -> bool:
-            progress.update(task, completed=done, status=f"val acc {curve.val_accuracy[-1]:.2%}")
+            status = f"val acc {curve.val_accuracy[-1]:.2%}"
+            if curve.test_accuracy:
+                status += f", test acc {curve.test_accuracy[-1]:.2%}"
+            progress.update(task, completed=done, status=status)
             return True
 
         return run_trial(spec, on_epoch=on_epoch)

@@ -10,8 +10,10 @@ def standardize_channels(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Standardise (N, C, H, W) images per channel, in place, with the train set's statistics.
 
-    Test images use the train mean/std so no test information leaks into preprocessing, and
-    every trial sees byte-identical inputs. Done in place because CIFAR as float32 is ~600 MB.
+    ``x_train`` is the whole training set (the validation split is held out of it afterwards,
+    so its statistics include validation images but never test images); test images use the
+    train mean/std, so no test information leaks into preprocessing and every trial sees
+    byte-identical inputs. Done in place because CIFAR as float32 is ~600 MB.
     """
     dims = (0, 2, 3)
     std, mean = torch.std_mean(x_train, dim=dims, correction=0, keepdim=True)

@@ -16,20 +16,43 @@ DataKind = Literal["vector", "image", "sequence"]
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test tensors plus what a model needs to adapt to their shape.
+    """Train, validation and test tensors plus what a model needs to adapt to their shape.
 
     ``x_*`` are float32 of shape (N, *input_shape) for vectors and images, int64 token ids of
-    shape (N, T) for sequences; ``y_*`` are int64 class labels of shape (N,).
+    shape (N, T) for sequences; ``y_*`` are int64 class labels of shape (N,). The validation
+    split is a fixed part of the data set's training data (``initsearch.data.split``); the test
+    split is the data set's own test set.
     """
 
     name: str
     x_train: torch.Tensor
     y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
     kind: DataKind
     vocab_size: int | None = None
+
+    @classmethod
+    def unsplit(
+        cls,
+        name: str,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        x_test: torch.Tensor,
+        y_test: torch.Tensor,
+        num_classes: int,
+        kind: DataKind,
+        vocab_size: int | None = None,
+    ) -> Dataset:
+        """A data set whose validation split is still inside its training data (empty
+        ``x_val``/``y_val``): what a loader returns before ``load_dataset`` holds it out."""
+        empty_x, empty_y = x_train[:0], y_train[:0]
+        return cls(
+            name, x_train, y_train, empty_x, empty_y, x_test, y_test, num_classes, kind, vocab_size
+        )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -44,12 +67,14 @@ class Dataset:
             self,
             x_train=self.x_train.to(device),
             y_train=self.y_train.to(device),
+            x_val=self.x_val.to(device),
+            y_val=self.y_val.to(device),
             x_test=self.x_test.to(device),
             y_test=self.y_test.to(device),
         )
 
     def describe(self) -> str:
         return (
-            f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test, "
-            f"input {self.input_shape}, {self.num_classes} classes"
+            f"{self.name}: {len(self.y_train)} train / {len(self.y_val)} val / "
+            f"{len(self.y_test)} test, input {self.input_shape}, {self.num_classes} classes"
         )

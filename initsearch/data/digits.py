@@ -47,7 +47,7 @@ def load_digits_dataset() -> Dataset:
     x_t = torch.from_numpy(x).unsqueeze(1)  # (N, 1, 8, 8)
     tr, te = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
     x_train, x_test = standardize_channels(x_t[tr], x_t[te])  # indexing copies
-    return Dataset(
+    return Dataset.unsplit(
         name="digits",
         x_train=x_train,
         y_train=torch.from_numpy(y[train_idx]),

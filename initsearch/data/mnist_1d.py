@@ -79,7 +79,8 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_mnist1d(root: Path) -> Dataset:
-    """MNIST-1D with the package's default args and its own 4000/1000 train/test split.
+    """MNIST-1D with the package's default args and its own 4000/1000 train/test split
+    (``load_dataset`` then holds the validation split out of the 4000).
 
     Values are kept as the package returns them (it already centres the whole set and scales it
     to unit std), which is what the authors train on.
@@ -99,7 +100,7 @@ def load_mnist1d(root: Path) -> Dataset:
             _write_atomic(path, arrays)
         except OSError as e:  # read-only data root: still usable, just not cached
             warnings.warn(f"could not cache MNIST-1D at {path}: {e}", stacklevel=2)
-    return Dataset(
+    return Dataset.unsplit(
         name="mnist1d",
         x_train=torch.from_numpy(arrays["x"]),
         y_train=torch.from_numpy(arrays["y"]),

@@ -102,7 +102,7 @@ def load_sequence(name: str) -> Dataset:
     gen = torch.Generator().manual_seed(task.seed)
     x_train, y_train = _balanced(name, task, NUM_TRAIN, gen)
     x_test, y_test = _balanced(name, task, NUM_TEST, gen)
-    return Dataset(
+    return Dataset.unsplit(
         name=name,
         x_train=x_train,
         y_train=y_train,

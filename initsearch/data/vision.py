@@ -2,7 +2,8 @@
 
 torchvision parses the files (IDX for MNIST, pickled batches for CIFAR) and, with
 ``download=True``, fetches them through its real download path. The whole set is then held as
-one float tensor standardised per channel with train-set statistics.
+one float tensor standardised per channel with the statistics of the whole training set
+(validation included: ``load_dataset`` holds the validation split out afterwards).
 
 torchvision's CIFAR classes MD5 the full-size batch files on every load. The subclasses made by
 :func:`_existence_checked` replace only that integrity check with "do the expected files
@@ -135,7 +136,7 @@ def load_vision(name: str, root: Path, download: bool) -> Dataset:
     x_test, y_test = _as_float_images(test, tv_name)
     del train, test
     x_train, x_test = standardize_channels(x_train, x_test)
-    return Dataset(
+    return Dataset.unsplit(
         name=name,
         x_train=x_train,
         y_train=y_train,

@@ -15,8 +15,10 @@ class Curve:
 
     ``train_step[i]`` is the step count at the end of the i-th logging block and
     ``train_loss[i]`` the mean training loss over that block. Epoch lists (mean training loss,
-    validation loss and accuracy, seconds) have one entry per
-    finished epoch; ``epoch_seconds`` is training time only (evaluation excluded).
+    validation loss and accuracy, seconds) have one entry per finished epoch;
+    ``epoch_seconds`` is training time only (evaluation excluded). ``val_*`` are measured on
+    the validation split; ``test_*`` on the test split, only when the spec asks for it
+    (``TrialSpec.test_split``; empty otherwise).
     """
 
     train_step: list[int] = field(default_factory=list)
@@ -25,6 +27,8 @@ class Curve:
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
 
     @property
     def epochs_done(self) -> int:
@@ -35,6 +39,7 @@ class Curve:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Curve:
+        """The curve back from :meth:`to_dict`; keys a stored older curve lacks stay empty."""
         return cls(**{f.name: list(data.get(f.name) or []) for f in fields(cls)})
 
 
@@ -97,7 +102,13 @@ def first_reaching(values: list[float], target: float) -> int | None:
 
 @dataclass
 class Summary:
-    """Derived figures a study can optimise or a report can compare."""
+    """Derived figures a study can optimise or a report can compare.
+
+    The accuracy and loss figures without ``test`` in their name are the validation split's
+    (what a search selects on); ``test_accuracy``, ``first_epoch_test_accuracy`` and
+    ``test_loss`` are the test split's (what a confirmation judges on), None when the trial did
+    not measure it.
+    """
 
     first_epoch_accuracy: float | None
     final_accuracy: float | None
@@ -107,12 +118,16 @@ class Summary:
     epochs_to_target: int | None
     seconds_to_target: float | None
     train_seconds: float
+    test_accuracy: float | None = None
+    first_epoch_test_accuracy: float | None = None
+    test_loss: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """The summary back from :meth:`to_dict`; figures an older dict lacks are None."""
         return cls(**{f.name: data.get(f.name) for f in fields(cls)})
 
 
@@ -133,4 +148,7 @@ def summarize(curve: Curve, total_steps: int, target: float | None) -> Summary:
         epochs_to_target=epochs_to_target,
         seconds_to_target=seconds_to_target,
         train_seconds=float(sum(curve.epoch_seconds)),
+        test_accuracy=curve.test_accuracy[-1] if curve.test_accuracy else None,
+        first_epoch_test_accuracy=curve.test_accuracy[0] if curve.test_accuracy else None,
+        test_loss=curve.test_loss[-1] if curve.test_loss else None,
     )

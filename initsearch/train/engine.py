@@ -1,8 +1,11 @@
 """The trial engine: train one model from one init and record its convergence curve.
 
-Data sets are whole tensors on the device, so a step is an index into a tensor. A diverged
-run (NaN/inf loss, or loss above the budget's bound) stops at once and comes back as a result
-with status "diverged" and the step it happened at; it never raises into the caller.
+Data sets are whole tensors on the device, so a step is an index into a tensor. Each epoch is
+evaluated on the validation split (and on the test split when the spec asks). A diverged run
+(NaN/inf training loss, a loss above the budget's bound, or a non-finite validation loss)
+stops at once and comes back as a result with status "diverged" and the step it happened at;
+it never raises into the caller. :class:`SoloRun` is one run, an epoch at a time;
+:func:`run_trial` is the loop over it.
 """
 
 from __future__ import annotations
@@ -132,6 +135,130 @@ def build_member(
     return model, apply(model, spec.init, data=dataset)
 
 
+def rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The global generators a training step draws from (dropout): CPU, and the device's."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def set_rng_state(device: torch.device, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+class SoloRun:
+    """One trial trained an epoch at a time: :meth:`epoch` trains and evaluates one epoch,
+    :meth:`stop` ends the run after it (a pruner's decision), :meth:`result` hands it back.
+
+    Several runs can be advanced in turn (``initsearch.train.members``) and each still gives
+    exactly its own curve: it has its own data-order generator and keeps its own state of the
+    global generators (dropout masks), restored at the start of each of its epochs.
+    """
+
+    def __init__(
+        self,
+        spec: TrialSpec,
+        dataset: Dataset | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
+        self.spec, self.on_step = spec, on_step
+        self.device = device = resolve_device(spec.device)
+        self.data = load_trial_data(spec, dataset, device)
+        self.model, self.init_report = build_member(spec, self.data, device)
+        self.optimizer = build_optimizer(self.model, spec.optimizer)
+        budget = spec.budget
+        self.n_train = len(self.data.y_train)
+        steps_per_epoch = math.ceil(self.n_train / budget.batch_size)
+        self.total_steps = steps_per_epoch * budget.epochs
+        self.scheduler = build_scheduler(
+            self.optimizer, spec.optimizer, self.total_steps, steps_per_epoch
+        )
+        self.order_rng = torch.Generator().manual_seed(spec.seed)
+        self.rng = rng_state(device)
+        self.autocast = autocast_factory(device, spec.bf16)
+        self.curve = Curve()
+        self.losses = LossLog(self.curve, budget.log_every)
+        self.status, self.reason, self.diverged_step = "running", None, None
+        self.step = 0
+        self.model.train()
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    def epoch(self) -> None:
+        """Train one epoch, then evaluate: ends the run as "diverged" on a bad loss, as
+        "completed" after the budget's last epoch."""
+        budget, data, model = self.spec.budget, self.data, self.model
+        started = time.perf_counter()
+        set_rng_state(self.device, self.rng)
+        order = torch.randperm(self.n_train, generator=self.order_rng).to(self.device)
+        for start in range(0, self.n_train, budget.batch_size):
+            idx = order[start : start + budget.batch_size]
+            with self.autocast():
+                logits = model(data.x_train[idx])
+            loss = nn.functional.cross_entropy(logits.float(), data.y_train[idx])
+            value = float(loss.detach())
+            self.reason = bad_loss(value, self.step, budget.divergence_loss)
+            if self.reason is not None:
+                self.status, self.diverged_step = "diverged", self.step
+                self.losses.end_block(self.step)
+                return
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.spec.optimizer.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), self.spec.optimizer.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            self.losses.add(self.step, value)
+            if self.on_step is not None:
+                self.on_step(self.step)
+        self.rng = rng_state(self.device)
+        self.curve.epoch_seconds.append(time.perf_counter() - started)
+        self.losses.end_epoch(self.step)
+        self.measure()
+
+    def measure(self) -> None:
+        """The epoch's validation figures (and test figures, when the spec asks for them)."""
+        epoch = len(self.curve.epoch_seconds)
+        val_loss, val_acc = evaluate(self.model, self.data.x_val, self.data.y_val, self.autocast)
+        if not math.isfinite(val_loss):
+            self.status, self.diverged_step = "diverged", self.step
+            self.reason = f"validation loss {val_loss} after epoch {epoch}"
+            return
+        self.curve.val_loss.append(val_loss)
+        self.curve.val_accuracy.append(val_acc)
+        if self.spec.test_split:
+            test_loss, test_acc = evaluate(
+                self.model, self.data.x_test, self.data.y_test, self.autocast
+            )
+            self.curve.test_loss.append(test_loss)
+            self.curve.test_accuracy.append(test_acc)
+        if epoch == self.spec.budget.epochs:
+            self.status = "completed"
+
+    def stop(self) -> None:
+        """End the run after the epoch just done (no effect once it has ended)."""
+        if self.status == "running":
+            epoch = self.curve.epochs_done
+            self.status, self.reason = "stopped", f"stopped by callback after epoch {epoch}"
+
+    def result(self) -> TrialResult:
+        return TrialResult(
+            status="completed" if self.status == "running" else self.status,
+            curve=self.curve,
+            summary=summarize(self.curve, self.total_steps, self.spec.budget.target_accuracy),
+            init=self.init_report,
+            reason=self.reason,
+            diverged_step=self.diverged_step,
+            num_parameters=sum(p.numel() for p in self.model.parameters()),
+            device=str(self.device),
+            spec=self.spec.to_dict(),
+        )
+
+
 def run_trial(
     spec: TrialSpec,
     dataset: Dataset | None = None,
@@ -139,71 +266,14 @@ def run_trial(
     on_step: Callable[[int], None] | None = None,
 ) -> TrialResult:
     """Train ``spec``'s model from its init and return the curve; never raises on divergence."""
-    device = resolve_device(spec.device)
-    dataset = load_trial_data(spec, dataset, device)
-    model, init_report = build_member(spec, dataset, device)
-    optimizer = build_optimizer(model, spec.optimizer)
-    budget = spec.budget
-    n_train = len(dataset.y_train)
-    steps_per_epoch = math.ceil(n_train / budget.batch_size)
-    total_steps = steps_per_epoch * budget.epochs
-    scheduler = build_scheduler(optimizer, spec.optimizer, total_steps, steps_per_epoch)
-    order_rng = torch.Generator().manual_seed(spec.seed)
-    autocast = autocast_factory(device, spec.bf16)
-    curve = Curve()
-    status, reason, diverged_step = "completed", None, None
-    step = 0
-    losses = LossLog(curve, budget.log_every)
-
-    model.train()
-    for epoch in range(budget.epochs):
-        started = time.perf_counter()
-        order = torch.randperm(n_train, generator=order_rng).to(device)
-        for start in range(0, n_train, budget.batch_size):
-            idx = order[start : start + budget.batch_size]
-            with autocast():
-                logits = model(dataset.x_train[idx])
-            loss = nn.functional.cross_entropy(logits.float(), dataset.y_train[idx])
-            value = float(loss.detach())
-            reason = bad_loss(value, step, budget.divergence_loss)
-            if reason is not None:
-                status, diverged_step = "diverged", step
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if spec.optimizer.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), spec.optimizer.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            losses.add(step, value)
-            if on_step is not None:
-                on_step(step)
-        if status == "diverged":
-            losses.end_block(step)
-            break
-        curve.epoch_seconds.append(time.perf_counter() - started)
-        losses.end_epoch(step)
-        val_loss, val_acc = evaluate(model, dataset.x_test, dataset.y_test, autocast)
-        if not math.isfinite(val_loss):
-            status, diverged_step = "diverged", step
-            reason = f"validation loss {val_loss} after epoch {epoch + 1}"
-            break
-        curve.val_loss.append(val_loss)
-        curve.val_accuracy.append(val_acc)
-        if on_epoch is not None and on_epoch(epoch + 1, curve) is False:
-            if epoch + 1 < budget.epochs:
-                status, reason = "stopped", f"stopped by callback after epoch {epoch + 1}"
-            break
-
-    return TrialResult(
-        status=status,
-        curve=curve,
-        summary=summarize(curve, total_steps, budget.target_accuracy),
-        init=init_report,
-        reason=reason,
-        diverged_step=diverged_step,
-        num_parameters=sum(p.numel() for p in model.parameters()),
-        device=str(device),
-        spec=spec.to_dict(),
-    )
+    run = SoloRun(spec, dataset, on_step)
+    while not run.finished:
+        run.epoch()
+        measured = run.status != "diverged"  # a diverged epoch has no validation figures
+        if (
+            on_epoch is not None
+            and measured
+            and on_epoch(run.curve.epochs_done, run.curve) is False
+        ):
+            run.stop()
+    return run.result()

@@ -9,8 +9,10 @@ Capture needs a few eager warm-up steps (they allocate gradients and optimizer s
 would train the members, so every parameter, buffer and optimizer-state tensor is snapshot
 before and written back after, in place (the graph holds their addresses). Zeroed fresh state
 gives the same first update as a fresh optimizer: SGD's first momentum buffer is the gradient,
-0.9 * 0 + g = g; AdamW's moments start at zero with step 0. A graph exists per batch size (the
-last batch of an epoch is usually shorter) and is recaptured when the pack drops members.
+0.9 * 0 + g = g; AdamW's moments start at zero with step 0. A graph exists per shape of the
+batch indices (``[B]`` shared by all members, ``[K, B]`` when members of different seeds take
+their own batches; the last batch of an epoch is usually shorter) and is recaptured when the
+pack drops members.
 
 If capture fails (an op that cannot be captured, an old driver), the trainer says why in
 ``note`` and trains eagerly; the results are the same, only slower.
@@ -49,7 +51,7 @@ class GraphedPackTrainer(PackTrainer):
                 "cuda", dtype=torch.bfloat16, cache_enabled=False
             )
         self.note: str | None = None
-        self._graphs: dict[int, Captured] = {}
+        self._graphs: dict[tuple[int, ...], Captured] = {}
         self._pool = None
 
     def set_lr(self, value: float) -> None:
@@ -94,16 +96,16 @@ class GraphedPackTrainer(PackTrainer):
     def step(self, idx: torch.Tensor) -> torch.Tensor:
         if self.note is not None:
             return super().step(idx)
-        size = int(idx.numel())
-        if size not in self._graphs:
+        shape = tuple(idx.shape)  # [B] shared by all members, or [K, B] one batch each
+        if shape not in self._graphs:
             try:
-                self._graphs[size] = self._capture(idx)
+                self._graphs[shape] = self._capture(idx)
             except Exception as err:  # noqa: BLE001 - any capture failure falls back to eager
                 self.note = f"CUDA graph capture failed, trained eagerly: {type(err).__name__}"
                 self.note += f": {err}"
                 self._graphs.clear()
                 return super().step(idx)
-        graph, static_idx, static_losses = self._graphs[size]
+        graph, static_idx, static_losses = self._graphs[shape]
         static_idx.copy_(idx)
         graph.replay()
         return static_losses.clone()

@@ -1,18 +1,19 @@
 """Packs: K trials of one architecture trained in lockstep as one vectorised model.
 
-The members of a pack share everything but their init: model, data, optimizer settings,
-budget, seed (hence data order: the paired design a comparison wants) and device. Each member
-is built and initialised exactly as :func:`~initsearch.train.engine.run_trial` would build it
-alone, then the members are stacked (:class:`~initsearch.train.stack.StackedModel`) and one
-step trains them all. Each keeps its own optimizer state, learning-rate schedule, curve,
-divergence flag and result, so ``run_pack(specs)[k]`` equals ``run_trial(specs[k])`` up to
-floating-point summation order (tests/test_pack.py states the tolerance).
+The members of a pack share model, data, optimizer settings, budget and device; they differ in
+their init and may differ in their seed. Each member is built and initialised exactly as
+:func:`~initsearch.train.engine.run_trial` would build it alone (seeded by its own seed), then
+the members are stacked (:class:`~initsearch.train.stack.StackedModel`) and one step trains
+them all. Members of one seed share each batch (the paired design a comparison wants); when
+seeds differ, each member draws its own batch order from a generator seeded by its own seed,
+exactly as its solo run does. Each keeps its own optimizer state, learning-rate schedule,
+curve, divergence flag and result, so ``run_pack(specs)[k]`` equals ``run_trial(specs[k])`` up
+to floating-point summation order (tests/test_pack.py states the tolerance).
 
-The step's losses stay on the device and are read once per epoch, so a fast device never
-waits on the host inside an epoch; a member whose loss went bad is found there, its curve cut
-at the step where it happened (as a solo run would have stopped), and it is dropped from the
-stack with the members that finished or were stopped by ``on_epoch`` (a pruner). A diverged
-member only ever touches its own slices, so the others train on undisturbed.
+The step's losses stay on the device and are read once per epoch; a member whose loss went bad
+is found there, its curve cut at the step where it happened (as a solo run would have stopped),
+and it is dropped from the stack with the members that finished or that ``on_epoch`` (a
+pruner) stopped. A diverged member only ever touches its own slices.
 
 The step itself is :class:`~initsearch.train.pack_trainer.PackTrainer`'s; on CUDA it is captured
 in a CUDA graph (:mod:`initsearch.train.graphed`) unless ``graphs=False``; if capture fails the
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -40,13 +41,15 @@ from initsearch.train.pack_trainer import PackTrainer
 from initsearch.train.spec import TrialSpec
 from initsearch.train.stack import StackedModel
 
-PackEpochCallback = Callable[[int, int, Curve], bool]
-"""Called after each epoch with (member index, epochs done, member's curve); False stops it."""
+PackEpochCallback = Callable[[int, dict[int, Curve]], Collection[int]]
+"""Called once after each epoch with (epochs done, {member index: curve} of every member that
+finished that epoch and is still running); returns the indices of the members to stop."""
 
 
 def pack_key(spec: TrialSpec) -> str:
-    """Everything but the init: trials with equal keys can train as one pack."""
-    return json.dumps(replace(spec, init=InitSpec()).to_dict(), sort_keys=True, default=str)
+    """Everything but the init and the seed: trials with equal keys can train as one pack."""
+    plain = replace(spec, init=InitSpec(), seed=0)
+    return json.dumps(plain.to_dict(), sort_keys=True, default=str)
 
 
 def check_packable(specs: list[TrialSpec]) -> None:
@@ -56,8 +59,8 @@ def check_packable(specs: list[TrialSpec]) -> None:
     for k, spec in enumerate(specs[1:], start=1):
         if pack_key(spec) != first:
             raise ConfigError(
-                f"pack member {k} differs from member 0 in more than its init (model, data, "
-                "optimizer, budget, seed and device must be equal); group trials with "
+                f"pack member {k} differs from member 0 in more than its init and seed "
+                "(model, data, optimizer, budget and device must be equal); group trials with "
                 "initsearch.train.pack.pack_key before packing"
             )
 
@@ -97,6 +100,30 @@ class Member:
         self.curve.val_loss.append(val_loss)
         self.curve.val_accuracy.append(val_acc)
 
+    def record_test(self, test_loss: float, test_acc: float) -> None:
+        self.curve.test_loss.append(test_loss)
+        self.curve.test_accuracy.append(test_acc)
+
+
+class BatchOrder:
+    """Each epoch's order of the training indices: ``[N]`` shared when every member has one
+    seed, else ``[K, N]`` with each running member's row from its own seeded generator (the
+    draws its solo run makes)."""
+
+    def __init__(self, specs: list[TrialSpec], n_train: int, device: torch.device) -> None:
+        seeds = [spec.seed for spec in specs]
+        self.shared = len(set(seeds)) == 1
+        self.rngs = [
+            torch.Generator().manual_seed(seed) for seed in seeds[: 1 if self.shared else None]
+        ]
+        self.n_train, self.device = n_train, device
+
+    def epoch(self, running: list[int]) -> torch.Tensor:
+        if self.shared:
+            return torch.randperm(self.n_train, generator=self.rngs[0]).to(self.device)
+        rows = [torch.randperm(self.n_train, generator=self.rngs[k]) for k in running]
+        return torch.stack(rows).to(self.device)
+
 
 def make_trainer(
     stack: StackedModel, spec: TrialSpec, dataset: Dataset, device, graphs: bool | None
@@ -115,7 +142,7 @@ def run_pack(
     on_epoch: PackEpochCallback | None = None,
     graphs: bool | None = None,
 ) -> list[TrialResult]:
-    """Train every spec (equal but for the init) as one pack; one result per spec, in order.
+    """Train every spec (equal but for init and seed) as one pack; one result per spec, in order.
 
     ``graphs``: capture the step in a CUDA graph (default: on CUDA devices only).
     """
@@ -139,37 +166,32 @@ def run_pack(
     steps_per_epoch = math.ceil(n_train / budget.batch_size)
     total_steps = steps_per_epoch * budget.epochs
     warmup = warmup_steps(spec0.optimizer, steps_per_epoch)
-    order_rng = torch.Generator().manual_seed(spec0.seed)
+    orders = BatchOrder(specs, n_train, device)
     running = list(range(len(specs)))  # member index of each stack position
     step = 0
     stack.train()
-    for epoch in range(budget.epochs):
+    for epoch in range(1, budget.epochs + 1):
         started = time.perf_counter()
-        order = torch.randperm(n_train, generator=order_rng).to(device)
+        order = orders.epoch(running)
         losses = []
         for start in range(0, n_train, budget.batch_size):
             trainer.set_lr(
                 spec0.optimizer.lr
                 * lr_factor(step + len(losses), total_steps, warmup, spec0.optimizer.schedule)
             )
-            losses.append(trainer.step(order[start : start + budget.batch_size]))
+            losses.append(trainer.step(order[..., start : start + budget.batch_size]))
         per_member = torch.stack(losses).T.tolist()  # the epoch's one host sync
         seconds = time.perf_counter() - started
         for pos, k in enumerate(running):
             members[k].record_epoch(per_member[pos], step, seconds)
         step += len(losses)
-        val_loss, val_acc = trainer.evaluate()
-        for pos, k in enumerate(running):
-            member = members[k]
-            if member.status != "running":
-                continue
-            member.record_eval(val_loss[pos], val_acc[pos], epoch + 1, step)
-            if member.status != "running":
-                continue
-            stop = on_epoch is not None and on_epoch(k, epoch + 1, member.curve) is False
-            if stop and epoch + 1 < budget.epochs:
-                member.status = "stopped"
-                member.reason = f"stopped by callback after epoch {epoch + 1}"
+        measure(trainer, dataset, [members[k] for k in running], epoch, step)
+        curves = {k: members[k].curve for k in running if members[k].status == "running"}
+        stop = on_epoch(epoch, curves) if on_epoch is not None and curves else ()
+        for k in set(stop) & curves.keys():
+            if epoch < budget.epochs:
+                members[k].status = "stopped"
+                members[k].reason = f"stopped by callback after epoch {epoch}"
         keep = [pos for pos, k in enumerate(running) if members[k].status == "running"]
         if not keep:
             break
@@ -193,3 +215,20 @@ def run_pack(
         )
         for m in members
     ]
+
+
+def measure(
+    trainer: PackTrainer, dataset: Dataset, stacked: list[Member], epoch: int, step: int
+) -> None:
+    """The epoch's validation figures of the stacked members still running (a non-finite
+    validation loss ends a member as diverged), then their test figures if asked for."""
+    val_loss, val_acc = trainer.evaluate(dataset.x_val, dataset.y_val)
+    for pos, member in enumerate(stacked):
+        if member.status == "running":
+            member.record_eval(val_loss[pos], val_acc[pos], epoch, step)
+    if not trainer.spec.test_split:
+        return
+    test_loss, test_acc = trainer.evaluate(dataset.x_test, dataset.y_test)
+    for pos, member in enumerate(stacked):
+        if member.status == "running":
+            member.record_test(test_loss[pos], test_acc[pos])

@@ -72,7 +72,8 @@ def auto_pack_size(spec: TrialSpec, dataset: Dataset) -> int:
     need, macs = member_bytes(spec, dataset)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        data = sum(t.numel() * t.element_size() for t in (dataset.x_train, dataset.x_test))
+        splits = (dataset.x_train, dataset.x_val, dataset.x_test)
+        data = sum(t.numel() * t.element_size() for t in splits)
         fit = int((free - data) * GPU_MEMORY_SHARE // max(need, 1))
         return max(1, min(GPU_MAX_PACK, fit))
     return CPU_PACK if macs <= CPU_PACK_MAX_MACS else 1

@@ -2,8 +2,10 @@
 
 A pack trains K members as one :class:`~initsearch.train.stack.StackedModel`; SGD and AdamW
 act elementwise, so one optimizer over the stacked tensors gives each member's slice exactly its
-solo update. :class:`PackTrainer` is the eager step; :mod:`initsearch.train.graphed` replays the
-same step from a CUDA graph. :func:`initsearch.train.pack.run_pack` drives either.
+solo update. Members that share a seed share each batch; members of different seeds each get
+their own batch (indices ``[K, B]``), drawn in the order their solo runs would draw.
+:class:`PackTrainer` is the eager step; :mod:`initsearch.train.graphed` replays the same step
+from a CUDA graph. :func:`initsearch.train.pack.run_pack` drives either.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from initsearch.data import Dataset
 from initsearch.train.engine import EVAL_CHUNK, autocast_factory
 from initsearch.train.spec import TrialSpec
 from initsearch.train.stack import StackedModel, keep_optimizer_state
+
+
+def member_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One member's mean cross-entropy (vmapped over the members)."""
+    return nn.functional.cross_entropy(logits.float(), y)
 
 
 def clip_per_member(stack: StackedModel, max_norm: float) -> None:
@@ -63,7 +70,8 @@ class PackTrainer:
             group["lr"] = value
 
     def step(self, idx: torch.Tensor) -> torch.Tensor:
-        """One optimizer step of every member on batch ``idx``; returns the losses ``[K]``."""
+        """One optimizer step of every member; returns the losses ``[K]``. ``idx`` is one batch
+        of training indices ``[B]`` all members share, or one per member ``[K, B]``."""
         return self.train_step(idx, grads_to_none=True)
 
     def train_step(self, idx: torch.Tensor, grads_to_none: bool) -> torch.Tensor:
@@ -71,10 +79,9 @@ class PackTrainer:
         False): it replays writes to the addresses it captured."""
         x, y = self.dataset.x_train[idx], self.dataset.y_train[idx]
         with self.autocast():
-            logits = self.stack(x)
-        losses = vmap(lambda member_logits: nn.functional.cross_entropy(member_logits.float(), y))(
-            logits
-        )
+            logits = self.stack(x) if idx.dim() == 1 else self.stack.each(x)
+        y_dim = None if idx.dim() == 1 else 0
+        losses = vmap(member_loss, in_dims=(0, y_dim))(logits, y)
         self.optimizer.zero_grad(set_to_none=grads_to_none)
         losses.sum().backward()
         if self.spec.optimizer.grad_clip is not None:
@@ -88,9 +95,8 @@ class PackTrainer:
         keep_optimizer_state(self.optimizer, mapping, members, size_before)
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[list[float], list[float]]:
-        """Every member's mean cross-entropy and accuracy on the test split."""
-        x, y = self.dataset.x_test, self.dataset.y_test
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
+        """Every member's mean cross-entropy and accuracy on one split (``x``, ``y``)."""
         self.stack.eval()
         total = torch.zeros(self.stack.size, device=x.device, dtype=torch.float64)
         correct = torch.zeros(self.stack.size, device=x.device, dtype=torch.int64)

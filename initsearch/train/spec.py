@@ -27,17 +27,24 @@ SCHEDULES = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which data set, where its files live, whether fetching is allowed."""
+    """Which data set, where its files live, whether fetching is allowed, and the share of
+    the training data held out for validation (None: the data set's documented default)."""
 
     name: str = "mnist1d"
     root: str | None = None
     download: bool = False
     limit: int | None = None
+    val_fraction: float | None = None
 
     def load(self, device: str = "cpu") -> Dataset:
         """The data set, whole, on ``device``."""
         return load_dataset(
-            self.name, root=self.root, download=self.download, device=device, limit=self.limit
+            self.name,
+            root=self.root,
+            download=self.download,
+            device=device,
+            limit=self.limit,
+            val_fraction=self.val_fraction,
         )
 
 
@@ -104,6 +111,7 @@ class TrialSpec:
     seed: int = 0
     device: str = "cpu"
     bf16: bool = False
+    test_split: bool = False  # also measure the test split each epoch (curve.test_*)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

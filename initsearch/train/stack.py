@@ -4,12 +4,13 @@ Why: an init study trains hundreds of small models that differ only in their ini
 One at a time, a small model is bound by kernel launches and Python, not by arithmetic. Stacking
 the members' parameters on a leading axis and running the architecture's own ``forward`` under
 ``torch.func.vmap`` turns K small matrix products into one batched product, so K trials cost
-little more than one. Members share each input batch (the paired design: same data order) and
-nothing else: every parameter, gradient, optimizer state and buffer has its own slice, so a
-member that diverges (NaN) cannot leak into the others.
+little more than one. Members of one seed share each input batch (the paired design: same data
+order; ``stack(x)``); members of different seeds each take their own (``stack.each(x)``, x of
+shape ``[K, batch, ...]``). Nothing else is shared: every parameter, gradient, optimizer state
+and buffer has its own slice, so a member that diverges (NaN) cannot leak into the others.
 
 Batch norm works per member: its running statistics are stacked buffers updated inside the
-vmapped forward, and each member normalises over its own activations of the shared batch.
+vmapped forward, and each member normalises over its own activations of its batch.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class StackedModel:
         self.skeleton = copy.deepcopy(models[0]).to("meta")
         self.size = len(models)
         self._forward = vmap(self._member_forward, in_dims=(0, 0, None), randomness="different")
+        self._forward_each = vmap(self._member_forward, in_dims=(0, 0, 0), randomness="different")
 
     def _member_forward(
         self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor
@@ -45,6 +47,11 @@ class StackedModel:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every member for the shared batch ``x``: ``[K, batch, classes]``."""
         return self._forward(self.params, self.buffers, x)
+
+    def each(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every member for its own batch ``x[k]`` (``x``: ``[K, batch, ...]``):
+        ``[K, batch, classes]``. Members of different seeds draw different batches."""
+        return self._forward_each(self.params, self.buffers, x)
 
     def parameters(self) -> Iterator[torch.Tensor]:
         return iter(self.params.values())
