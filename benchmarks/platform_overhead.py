@@ -98,24 +98,25 @@ def timed_run_trial(spec, dataset) -> dict[str, Any]:
 
 
 def timed_execute(job, dataset):
-    """The product's worker ``execute`` with each ``run_trial`` call timed (the benchmark's
-    only change to the ``ours`` path: a few microseconds per trial)."""
+    """The product's worker ``execute`` with each ``run_members`` call (the engine's training
+    of a trial's seeds) timed: the benchmark's only change to the ``ours`` path, a few
+    microseconds per trial."""
     import initsearch.run.worker as worker
 
-    original, spent = worker.run_trial, []
+    original, spent = worker.run_members, []
 
-    def run_trial(*args, **kwargs):
+    def run_members(*args, **kwargs):
         started = time.perf_counter()
         try:
             return original(*args, **kwargs)
         finally:
             spent.append(time.perf_counter() - started)
 
-    worker.run_trial = run_trial
+    worker.run_members = run_members
     try:
         outcome = worker.execute(job, dataset)
     finally:
-        worker.run_trial = original
+        worker.run_members = original
     outcome.work_seconds = spent[: len(outcome.results)]  # read back by run_ours
     return outcome
 

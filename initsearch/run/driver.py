@@ -98,28 +98,35 @@ class Driver:
             return int(self.limits.pack)
         return int(self.pool.run_once(auto_pack_size, self.limits.probe, dataset))
 
-    def pack_limit(self, free_slots: int) -> int:
-        """Members for the next pack: at most ``pack_size``, and the remaining trials spread
-        over the free slots, so that 40 trials on 4 GPUs make 4 packs of 10, not one of 40."""
-        left = self.source.remaining() if self.pack_size > 1 else None
+    def pack_limit(self, free_slots: int, seeds: int) -> int:
+        """Trials for the next pack: a pack holds at most ``pack_size`` members (a trial of N
+        seeds is N members), and the remaining trials are spread over the free slots, so that
+        40 trials on 4 GPUs make 4 packs of 10, not one of 40."""
+        per_pack = max(1, self.pack_size // max(seeds, 1))
+        left = self.source.remaining() if per_pack > 1 else None
         if left is None:
-            return self.pack_size
-        return max(1, min(self.pack_size, math.ceil(left / max(free_slots, 1))))
+            return per_pack
+        # called after the pack's first trial was started: it counts as one of the trials
+        return max(1, min(per_pack, math.ceil((left + 1) / max(free_slots, 1))))
 
     def submit_next(self, free_slots: int = 1) -> tuple[Any, list[Asked]] | None:
-        """Start up to a pack of trials and submit them as one task (a pack of one as a plain
-        trial); None when the source had nothing after all."""
-        limit = self.pack_limit(free_slots)
-        asked: list[Asked] = []
-        while len(asked) < limit and (not asked or self.source.has_next()):
+        """Start up to a pack of trials and submit them as one task; None when the source had
+        nothing after all. A lone trial goes as a pack of one when its seeds fit in a pack
+        (its N seeds then train together), else as a plain trial."""
+        first = self.source.next()
+        if first is None:
+            return None
+        seeds = len(first.job.seeds)
+        limit = self.pack_limit(free_slots, seeds) if self.pack_size > 1 else 1
+        asked: list[Asked] = [first]
+        while len(asked) < limit and self.source.has_next():
             one = self.source.next()
             if one is None:
                 break
             asked.append(one)
-        if not asked:
-            return None
         jobs = tuple(a.job for a in asked)
-        task = jobs[0] if len(jobs) == 1 else PackJob(jobs)
+        packs_seeds = 1 < seeds <= self.pack_size
+        task = PackJob(jobs) if len(jobs) > 1 or packs_seeds else jobs[0]
         return self.pool.submit(task), asked
 
     # ---- the loop --------------------------------------------------------------------

@@ -64,5 +64,6 @@ class TrialOutcome:
 
     @property
     def first(self) -> TrialResult | None:
-        """The first seed's result (its curve is the one reported to the pruner)."""
+        """The first seed's result (its init report stands for the trial's: every seed applies
+        the same scheme; the pruner sees the mean over seeds)."""
         return self.results[0] if self.results else None

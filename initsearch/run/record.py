@@ -22,10 +22,12 @@ from initsearch.contract import (
     PARAM_PACK_SIZE,
     PID,
     REASON,
+    SEED_VALUES,
     VAL_ACCURACY_CURVE,
 )
 from initsearch.inits import InitSpec
 from initsearch.run.job import TrialOutcome
+from initsearch.run.objective import seed_values
 from initsearch.run.optuna_adapter import stored_attrs, trial_id
 from initsearch.tracking import StudyTracker, trial_params
 
@@ -33,12 +35,23 @@ STATE_NAMES = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
 ERROR_CHARS = 4000
 
 
+def mean_curve(outcome: TrialOutcome) -> list[float]:
+    """Validation accuracy per epoch, the mean over the trial's seeds (what its pruner saw),
+    over the epochs every seed finished."""
+    curves = [r.curve.val_accuracy for r in outcome.results]
+    epochs = min((len(c) for c in curves), default=0)
+    return [sum(c[e] for c in curves) / len(curves) for e in range(epochs)]
+
+
 class Recorder:
     """Records finished trials of one study in its MLflow experiment and its storage."""
 
-    def __init__(self, study: optuna.Study, tracker: StudyTracker) -> None:
+    def __init__(
+        self, study: optuna.Study, tracker: StudyTracker, metric: str = "val_accuracy"
+    ) -> None:
         self.study = study
         self.tracker = tracker
+        self.metric = metric  # the first objective, kept per seed (seed noise, confirmation)
 
     def record(
         self, trial: optuna.Trial, outcome: TrialOutcome, init: InitSpec, seeds: list[int]
@@ -66,7 +79,9 @@ class Recorder:
             log_e = first.init.log_emergence
             if log_e is not None and math.isfinite(log_e):  # -inf (E = 0) is not valid JSON
                 trial.set_user_attr(LOG_EMERGENCE, log_e)
-            trial.set_user_attr(VAL_ACCURACY_CURVE, list(first.curve.val_accuracy))
+            trial.set_user_attr(VAL_ACCURACY_CURVE, mean_curve(outcome))
+        if outcome.state == "complete":
+            trial.set_user_attr(SEED_VALUES, seed_values(self.metric, outcome.results))
         if outcome.state == "complete":
             self.study.tell(trial, outcome.values)
         elif outcome.state == "pruned":

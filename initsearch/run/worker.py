@@ -1,17 +1,25 @@
-"""The worker side of a trial: train every seed, report each epoch to the study for pruning,
+"""The worker side of a trial: train its seeds, report each epoch to the study for pruning,
 and hand back an outcome. Runs inside a Ray worker process (or in-process for tests). A pack
-of trials (``PackJob``) trains its members together and hands back one outcome per member.
+of trials (``PackJob``) trains all its members (every trial x every seed) as one pack and hands
+back one outcome per trial.
 
-The driver owns the study's ask/tell; a worker only reports intermediate values and asks
-whether to prune, through a ``Trial`` handle on the shared storage. Nothing a trial does can
-raise out of here: exceptions come back as a "failed" outcome with the error text.
+A trial's N seeds train together (``initsearch.train.run_members``): on a CPU as solo runs
+advanced an epoch at a time, on a GPU (or in a ``PackJob``) as one pack. After each epoch a
+single-objective trial reports the mean over its seeds of the pruner's curve and the pruner
+decides on that mean; a pruned trial stops all its seeds, and a seed that diverges ends its
+trial (the other seeds stop too). The driver owns the study's ask/tell; a worker only reports
+intermediate values and asks whether to prune, through a ``Trial`` handle on the shared
+storage. Nothing a trial does can raise out of here: exceptions come back as a "failed"
+outcome with the error text.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import time
 import traceback
+from collections.abc import Collection
 from dataclasses import replace
 
 import optuna
@@ -22,8 +30,8 @@ from initsearch.run.job import PackJob, TrialJob, TrialOutcome
 from initsearch.run.objective import intermediate_key, metric_value
 from initsearch.run.optuna_adapter import set_trial_attr, trial_handle
 from initsearch.stores import open_storage
-from initsearch.train import TrialResult, TrialSpec, resolve_device, run_trial
-from initsearch.train.pack import pack_key, run_pack
+from initsearch.train import Curve, TrialResult, TrialSpec, resolve_device, run_members
+from initsearch.train.pack import pack_key
 
 _STUDIES: dict[tuple[str, str], optuna.Study] = {}
 
@@ -71,12 +79,13 @@ def mark_running_here(study: optuna.Study, job: TrialJob, outcome: TrialOutcome)
 
 
 def conclude(outcome: TrialOutcome, results: list[TrialResult], metrics: tuple[str, ...]) -> None:
-    """State and values of a trial from its runs (the last run decides how it ended)."""
+    """State and values of a trial from its seeds' runs: a diverged seed makes it pruned
+    ("diverged: ..."), a stopped one pruned by the pruner, else complete with the mean values."""
     outcome.results = results
-    last = results[-1]
-    if last.status == "diverged":
-        outcome.state, outcome.reason = "pruned", f"diverged: {last.reason}"
-    elif last.status == "stopped":
+    diverged = [r for r in results if r.status == "diverged"]
+    if diverged:
+        outcome.state, outcome.reason = "pruned", f"diverged: {diverged[0].reason}"
+    elif any(r.status == "stopped" for r in results):
         outcome.state, outcome.reason = "pruned", "pruned by the study's pruner"
     else:
         outcome.state = "complete"
@@ -93,92 +102,93 @@ def execute(job: TrialJob | PackJob, dataset: Dataset) -> TrialOutcome | list[Tr
     """Run a trial (or a pack of trials); every ending is an outcome, never an exception."""
     if isinstance(job, PackJob):
         return execute_pack(job, dataset)
+    return execute_trial(job, dataset)
+
+
+def execute_trial(job: TrialJob, dataset: Dataset) -> TrialOutcome:
+    """One trial: its seeds as one pack on a GPU (the CUDA-graphed step beats the eager loop),
+    elsewhere as interleaved solo runs."""
     outcome = new_outcome(job)
     try:
-        study = _study(job)
-        mark_running_here(study, job, outcome)
-        # every single-objective trial reports its curve (dashboards, pruning reference);
-        # only searched trials may be stopped by the pruner
-        trial = trial_handle(study, job.trial_id) if len(job.metrics) == 1 else None
-        key = intermediate_key(job.metrics[0])
-        results = []
-        for k, seed in enumerate(job.seeds):
-
-            def on_epoch(epoch: int, curve, first: bool = k == 0) -> bool:
-                if trial is None or not first:
-                    return True
-                trial.report(getattr(curve, key)[-1], step=epoch)
-                return not (job.prune and trial.should_prune())
-
-            result = train_one(replace(job.spec, seed=seed), dataset, on_epoch)
-            results.append(result)
-            if result.status != "completed":
-                break
-        conclude(outcome, results, job.metrics)
+        train_jobs([job], [outcome], dataset, pack=resolve_device(job.spec.device).type == "cuda")
     except Exception as err:  # noqa: BLE001 - a crashed trial is recorded, the study goes on
         crashed(outcome, err)
     outcome.finished = time.time()
     return outcome
 
 
-def train_one(spec: TrialSpec, dataset: Dataset, on_epoch) -> TrialResult:
-    """One trial: on a GPU through the pack engine as a pack of one (its CUDA-graphed step
-    beats the eager loop), elsewhere through the plain engine."""
-    if resolve_device(spec.device).type != "cuda":
-        return run_trial(spec, dataset=dataset, on_epoch=on_epoch)
-    return run_pack([spec], dataset, on_epoch=lambda _, epoch, curve: on_epoch(epoch, curve))[0]
-
-
 def pack_groups(jobs: tuple[TrialJob, ...]) -> list[list[int]]:
-    """Indices of jobs that can train as one pack (equal but for the init, same seeds)."""
-    groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+    """Indices of jobs that can train as one pack (equal but for init and seeds)."""
+    groups: dict[str, list[int]] = {}
     for i, job in enumerate(jobs):
-        groups.setdefault((pack_key(job.spec), job.seeds), []).append(i)
+        groups.setdefault(pack_key(job.spec), []).append(i)
     return list(groups.values())
 
 
 def execute_pack(pack: PackJob, dataset: Dataset) -> list[TrialOutcome]:
-    """Train the pack's trials together, seed by seed; each member reports its own curve and
-    is pruned on its own. If the pack itself fails (a member's init raising, say), every
-    member is run alone, so only the trial at fault is recorded as failed."""
+    """Train all members of the pack's trials (every trial x every seed) as one pack per group
+    of equal set-up; each trial reports and is pruned on its own. If a pack itself fails (a
+    member's init raising, say), every trial is run alone, so only the one at fault is
+    recorded as failed."""
     outcomes = []
     for group in pack_groups(pack.jobs):
         jobs = [pack.jobs[i] for i in group]
+        trained = [new_outcome(job) for job in jobs]
         try:
-            outcomes += train_group(jobs, dataset)
-        except Exception:  # noqa: BLE001 - isolate the culprit by running members alone
-            outcomes += [execute(job, dataset) for job in jobs]
+            train_jobs(jobs, trained, dataset, pack=True)
+        except Exception:  # noqa: BLE001 - isolate the culprit by running trials alone
+            trained = [execute_trial(job, dataset) for job in jobs]
+        outcomes += trained
     order = {job.trial_number: i for i, job in enumerate(pack.jobs)}
     return sorted(outcomes, key=lambda o: order[o.trial_number])
 
 
-def train_group(jobs: list[TrialJob], dataset: Dataset) -> list[TrialOutcome]:
-    outcomes = [new_outcome(job) for job in jobs]
+def train_jobs(
+    jobs: list[TrialJob], outcomes: list[TrialOutcome], dataset: Dataset, pack: bool
+) -> None:
+    """Train every seed of every job as members of one ``run_members`` call and conclude each
+    job's outcome. Each epoch, a single-objective job reports the mean over its seeds of its
+    intermediate value and may be pruned; a diverged seed stops the job's other seeds."""
     study = _study(jobs[0])
     for job, outcome in zip(jobs, outcomes, strict=True):
         mark_running_here(study, job, outcome)
-    single = len(jobs[0].metrics) == 1
-    trials = [trial_handle(study, job.trial_id) if single else None for job in jobs]
-    key = intermediate_key(jobs[0].metrics[0])
-    results: list[list[TrialResult]] = [[] for _ in jobs]
-    running = list(range(len(jobs)))
-    for k, seed in enumerate(jobs[0].seeds):
-        members = list(running)
+    specs: list[TrialSpec] = []
+    seeds_of: list[list[int]] = []  # each job's members, in seed order
+    for job in jobs:
+        seeds_of.append(list(range(len(specs), len(specs) + len(job.seeds))))
+        specs += [replace(job.spec, seed=seed) for seed in job.seeds]
+    trials = [trial_handle(study, j.trial_id) if len(j.metrics) == 1 else None for j in jobs]
+    ended: set[int] = set()  # jobs whose seeds no longer run
 
-        def on_epoch(member: int, epoch: int, curve, first: bool = k == 0, members=members) -> bool:
-            i = members[member]
-            if trials[i] is None or not first:
-                return True
-            trials[i].report(getattr(curve, key)[-1], step=epoch)
-            return not (jobs[i].prune and trials[i].should_prune())
+    def on_epoch(epoch: int, curves: dict[int, Curve]) -> Collection[int]:
+        stop: list[int] = []
+        for j, job in enumerate(jobs):
+            members = seeds_of[j]
+            alive = [m for m in members if m in curves]
+            if j in ended or not alive:
+                continue
+            if len(alive) < len(members) or not report(trials[j], job, epoch, curves, alive):
+                ended.add(j)  # a seed diverged, or the pruner said stop
+                stop += alive
+        return stop
 
-        specs = [replace(jobs[i].spec, seed=seed) for i in members]
-        for i, result in zip(members, run_pack(specs, dataset, on_epoch=on_epoch), strict=True):
-            results[i].append(result)
-        running = [i for i in members if results[i][-1].status == "completed"]
-        if not running:
-            break
-    for i, outcome in enumerate(outcomes):
-        conclude(outcome, results[i], jobs[i].metrics)
+    results = run_members(specs, dataset, on_epoch=on_epoch, pack=pack)
+    for j, outcome in enumerate(outcomes):
+        conclude(outcome, [results[m] for m in seeds_of[j]], jobs[j].metrics)
         outcome.finished = time.time()
-    return outcomes
+
+
+def report(
+    trial: optuna.Trial | None,
+    job: TrialJob,
+    epoch: int,
+    curves: dict[int, Curve],
+    seeds: list[int],
+) -> bool:
+    """Report the mean over the trial's seeds of its intermediate value at ``epoch``; False
+    when the pruner stops the trial (only for jobs that may be pruned)."""
+    if trial is None:
+        return True
+    key = intermediate_key(job.metrics[0])
+    trial.report(statistics.fmean(getattr(curves[m], key)[-1] for m in seeds), step=epoch)
+    return not (job.prune and trial.should_prune())

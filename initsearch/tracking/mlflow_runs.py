@@ -27,6 +27,7 @@ from initsearch.contract import (
     TAG_PARENT,
     TAG_PREFIX,
     TAG_ROLE,
+    TAG_STAGE,
     TAG_STATE,
     TAG_STORAGE,
     TAG_STUDY,
@@ -44,7 +45,19 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+EPOCH_CURVES = (
+    "val_loss",
+    "val_accuracy",
+    "test_loss",  # test-split curves: only on trials that measured the test split
+    "test_accuracy",
+    "epoch_seconds",
+    "epoch_train_loss",
+)
+
+
 def curve_metrics(result: TrialResult, suffix: str, timestamp: int) -> list:
+    """A result's curves as metrics (per step or per epoch) and its summary (step 0); the
+    test-split curves and figures appear only when the trial measured them."""
     from mlflow.entities import Metric
 
     curve = result.curve
@@ -52,13 +65,15 @@ def curve_metrics(result: TrialResult, suffix: str, timestamp: int) -> list:
         Metric(f"train_loss{suffix}", float(v), timestamp, int(s))
         for s, v in zip(curve.train_step, curve.train_loss, strict=True)
     ]
-    for key in ("val_loss", "val_accuracy", "epoch_seconds", "epoch_train_loss"):
+    for key in EPOCH_CURVES:
         out += [
             Metric(f"{key}{suffix}", float(v), timestamp, e + 1)
             for e, v in enumerate(getattr(curve, key))
         ]
     for key, value in result.summary.to_dict().items():
-        if value is not None:
+        # a summary figure named like a curve (test_accuracy, test_loss) is the curve's last
+        # value: the curve carries it, and one name must not mix steps of two meanings
+        if value is not None and key not in EPOCH_CURVES:
             out.append(Metric(f"{key}{suffix}", float(value), timestamp, 0))
     return out
 
@@ -68,9 +83,7 @@ def init_metrics(init: InitReport, timestamp: int) -> list:
     applied factor of each layer)."""
     from mlflow.entities import Metric
 
-    out = [
-        Metric("init_scale", float(s), timestamp, i) for i, s in enumerate(init.applied_scales)
-    ]
+    out = [Metric("init_scale", float(s), timestamp, i) for i, s in enumerate(init.applied_scales)]
     diag = init.diagnostics or {}
     for key in ("log_emergence", "loss", "active_fraction"):
         value = diag.get(key)
@@ -84,9 +97,21 @@ def init_metrics(init: InitReport, timestamp: int) -> list:
 
 
 class StudyTracker:
-    """MLflow experiment ``initsearch/<study>`` with a parent run and a child per trial."""
+    """MLflow experiment ``initsearch/<study>`` with a parent run and a child per trial.
 
-    def __init__(self, tracking_uri: str, study_name: str, storage_url: str = "") -> None:
+    ``experiment``: another study's experiment to log into (a confirmation lives in its
+    study's experiment, under a parent run of its own); ``stage`` tags every child run
+    (``initsearch.stage``: search, confirmation, comparison) so the MLflow UI can filter.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        study_name: str,
+        storage_url: str = "",
+        experiment: str | None = None,
+        stage: str = "search",
+    ) -> None:
         from mlflow import MlflowClient
 
         make_sqlite_folder(tracking_uri)
@@ -94,7 +119,8 @@ class StudyTracker:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.tracking_uri = tracking_uri
         self.study_name = study_name
-        name = f"{EXPERIMENT_PREFIX}{study_name}"
+        self.stage = stage
+        name = f"{EXPERIMENT_PREFIX}{experiment or study_name}"
         experiment = self.client.get_experiment_by_name(name)
         self.experiment_id = (
             experiment.experiment_id if experiment else self.client.create_experiment(name)
@@ -102,12 +128,16 @@ class StudyTracker:
         self.parent_run_id = self._parent(storage_url)
 
     def _parent(self, storage_url: str) -> str:
-        runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'study'", max_results=1
-        )
+        wanted = f"tags.`{TAG_ROLE}` = 'study' and tags.`{TAG_STUDY}` = '{self.study_name}'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=wanted, max_results=1)
         if runs:
             return runs[0].info.run_id
-        tags = {TAG_ROLE: "study", TAG_STUDY: self.study_name, TAG_STORAGE: storage_url}
+        tags = {
+            TAG_ROLE: "study",
+            TAG_STUDY: self.study_name,
+            TAG_STORAGE: storage_url,
+            TAG_STAGE: self.stage,
+        }
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.study_name)
         return run.info.run_id
 
@@ -130,6 +160,7 @@ class StudyTracker:
             TAG_STUDY: self.study_name,
             TAG_TRIAL_NUMBER: str(trial_number),
             TAG_STATE: state,
+            TAG_STAGE: self.stage,
         }
         for key in TRIAL_TAG_ATTRS:
             if key in attrs:
