@@ -3,10 +3,10 @@
 A baseline trial carries the user attribute ``contract.BASELINE`` (its name). A scheme with a
 tunable option (the emergence rule's alpha) runs over the study's base init once per value of
 ``baselines.emergence_alphas``, named ``scheme(option=value)``. Where the baseline is a point
-of the search space (Kaiming over a Kaiming base, a closed-form profile such as the rule's
-alpha powers), it is enqueued with those parameters so the sampler learns from it; other
-schemes (Xavier, LPS, GradInit) are enqueued without parameters so they do not pollute the
-sampler's model.
+of the search space (Kaiming over a Kaiming base: the origin of either space; a closed-form
+profile such as the rule's alpha powers), it is enqueued with those parameters so the sampler
+learns from it; other schemes (Xavier, LPS, GradInit) are enqueued without parameters so they
+do not pollute the sampler's model.
 """
 
 from __future__ import annotations
@@ -16,13 +16,7 @@ from dataclasses import dataclass
 from initsearch.config import StudyConfig
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, SchemeInfo, get_scheme, scheme_names
-from initsearch.search.space import (
-    BASE_OPTION,
-    LayerInfo,
-    closed_form_params,
-    layer_groups,
-    param_name,
-)
+from initsearch.search.space import BASE_OPTION, LayerInfo, closed_form_params, origin_params
 
 
 @dataclass(frozen=True)
@@ -68,8 +62,7 @@ def study_baselines(cfg: StudyConfig, info: LayerInfo) -> list[Baseline]:
             out += grid_baselines(scheme, list(cfg.baselines.emergence_alphas), cfg, info)
             continue
         options = dict(cfg.baselines.options.get(name, {}))
-        params = None
-        if name == cfg.search.base_init and not options and cfg.search.emergence_alpha is None:
-            params = {param_name(g, len(g) > 1): 0.0 for g in layer_groups(cfg, info)}
+        # the base init itself is the space's origin (every log-scale 0; profile (0, 0, 0))
+        params = origin_params(cfg, info) if name == cfg.search.base_init and not options else None
         out.append(Baseline(name, InitSpec(scheme=name, options=options), params))
     return out

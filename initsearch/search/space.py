@@ -1,21 +1,29 @@
-"""The search space: per-layer log-scale factors over a base init, optionally tied in groups,
-optionally with the emergence rule's tunable option.
+"""The search space over a base init: free per-layer log-scales, or a three-number profile.
 
-A trial's parameters are ``log_scale_<i>`` (one per scalable layer, or ``log_scale_g<j>`` per
-tied group) in [log(scale_low), log(scale_high)] and, when ``search.emergence_alpha`` is set,
-the rule's tunable option under its own name (``alpha``), searched on a log axis. Sampling the
-logarithm makes a halving and a doubling equally likely. The rule is asked of the scheme
-registry (:class:`SchemeInfo`: its tunable option, its closed-form profile), never matched by
-name, so :func:`closed_form_params` works for any scheme with a closed form.
+``search.space: per_layer``: parameters ``log_scale_<i>`` (one per scalable layer, or
+``log_scale_g<j>`` per tied group) in [log(scale_low), log(scale_high)] and, when
+``search.emergence_alpha`` is set, the rule's tunable option under its own name (``alpha``),
+searched on a log axis. Sampling the logarithm makes a halving and a doubling equally likely.
+
+``search.space: profile``: ``profile_a``, ``profile_b``, ``profile_c`` with
+log s_i = a + b t_i + c t_i^2, t_i = (depth_i - pivot) / half_range (:func:`profile_positions`);
+a in [log(scale_low), log(scale_high)], b in ``profile_slope``, c in ``profile_curvature``.
+The base init is the origin and the emergence rule at alpha is (0, log(alpha) * half_range, 0),
+so three numbers move smoothly between all ones, the rule and departures from it
+(docs/search-spaces.md).
+
+Closed-form schemes are asked of the scheme registry (:class:`SchemeInfo`), never matched by
+name, so :func:`closed_form_params` finds the point of either space equal to any of them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 
 from initsearch.config import StudyConfig
@@ -28,6 +36,10 @@ SEARCHED_RULE = "emergence"
 """The scheme whose tunable option ``search.emergence_alpha`` spans (the study file's key
 names it)."""
 BASE_OPTION = "base"  # the option a tunable scheme takes its base init from
+PROFILE_PARAMS = ("profile_a", "profile_b", "profile_c")
+"""The profile space's parameters: level, slope and curvature of the log-scales over depth."""
+FIT_TOLERANCE = 1e-9
+"""Largest log-scale residual (and bound overshoot) at which a closed form is a point."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +83,60 @@ def param_name(group: list[int], tied: bool) -> str:
     return f"log_scale_g{group[0]}" if tied else f"log_scale_{group[0]}"
 
 
+def profile_positions(depths: Sequence[int]) -> list[float]:
+    """Each layer's position t_i = (depth_i - pivot) / half_range on the profile's axis.
+
+    pivot = max_depth // 2 is the emergence rule's default pivot and half_range =
+    max(pivot, max_depth - pivot) (at least 1), so t runs from about -1 (first layer) to 1
+    (the head) and a model with one depth has t = 0."""
+    if not depths:
+        return []
+    top = max(depths)
+    pivot = top // 2
+    half_range = max(pivot, top - pivot, 1)
+    return [(d - pivot) / half_range for d in depths]
+
+
+def profile_scales(depths: Sequence[int], a: float, b: float, c: float) -> list[float]:
+    """The per-layer factors exp(a + b t_i + c t_i^2) of the profile point (a, b, c)."""
+    return [math.exp(a + b * t + c * t * t) for t in profile_positions(depths)]
+
+
+def profile_params(
+    depths: Sequence[int], log_scales: Sequence[float]
+) -> tuple[float, float, float, float]:
+    """The least-squares profile (a, b, c) of per-layer log-scales, and the largest residual
+    |log s_i - (a + b t_i + c t_i^2)|: 0 when the profile is exact.
+
+    With fewer than three distinct positions the higher terms are not identifiable and are 0
+    (two positions fit a line, one a constant): the simplest profile is the point."""
+    t = np.asarray(profile_positions(depths), dtype=float)
+    y = np.asarray(log_scales, dtype=float)
+    if t.shape != y.shape:
+        raise ValueError(f"{len(y)} log-scales for {len(t)} layers")
+    if not len(t):
+        return 0.0, 0.0, 0.0, 0.0
+    terms = min(3, len(np.unique(t)))
+    design = np.vander(t, 3, increasing=True)[:, :terms]
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    a, b, c = [float(x) for x in coef] + [0.0] * (3 - terms)
+    return a, b, c, float(np.max(np.abs(design @ coef - y)))
+
+
+def profile_distributions(cfg: StudyConfig) -> dict[str, optuna.distributions.FloatDistribution]:
+    """The profile space: level a in the log-scale bounds, slope b, curvature c."""
+    bounds = (cfg.log_scale_bounds, cfg.search.profile_slope, cfg.search.profile_curvature)
+    return {
+        name: optuna.distributions.FloatDistribution(low, high)
+        for name, (low, high) in zip(PROFILE_PARAMS, bounds, strict=True)
+    }
+
+
 def distributions(
     cfg: StudyConfig, info: LayerInfo
 ) -> dict[str, optuna.distributions.FloatDistribution]:
+    if cfg.search.space == "profile":
+        return profile_distributions(cfg)
     low, high = cfg.log_scale_bounds
     dists: dict[str, optuna.distributions.FloatDistribution] = {}
     for group in layer_groups(cfg, info):
@@ -96,6 +159,10 @@ def suggest(trial: optuna.Trial, cfg: StudyConfig, info: LayerInfo) -> InitSpec:
 
 def init_from_params(params: Mapping[str, float], cfg: StudyConfig, info: LayerInfo) -> InitSpec:
     """The init spec a point of the space stands for (used for searched and retried trials)."""
+    if cfg.search.space == "profile":
+        a, b, c = (float(params[name]) for name in PROFILE_PARAMS)
+        scales = profile_scales(info.depths, a, b, c)
+        return InitSpec(scheme=cfg.search.base_init, scales=tuple(scales))
     scales = [1.0] * info.count
     for group in layer_groups(cfg, info):
         value = params[param_name(group, len(group) > 1)]
@@ -108,20 +175,35 @@ def init_from_params(params: Mapping[str, float], cfg: StudyConfig, info: LayerI
     return InitSpec(scheme=cfg.search.base_init, scales=tuple(scales))
 
 
+def origin_params(cfg: StudyConfig, info: LayerInfo) -> dict[str, float] | None:
+    """The space's point equal to the base init itself (every factor 1): 0 for every
+    parameter. None when the space also searches the rule's option (its points are the rule)
+    or when 0 lies outside a parameter's bounds."""
+    if cfg.search.emergence_alpha is not None:
+        return None
+    dists = distributions(cfg, info)
+    if any(not d.low <= 0.0 <= d.high for d in dists.values()):
+        return None
+    return {name: 0.0 for name in dists}
+
+
 def closed_form_params(
     scheme: SchemeInfo, options: Mapping[str, Any], cfg: StudyConfig, info: LayerInfo
 ) -> dict[str, float] | None:
     """The space's point equal to ``scheme`` with ``options`` over the study's base init (its
     closed-form profile as log-scales), or None when the space has no such point: the scheme
-    has no closed form, the space also searches the rule's option, a factor lies outside the
-    bounds, or tied groups make the profile unrepresentable. Options the closed form cannot
-    read give None too: the trial itself reports them."""
+    has no closed form, the space also searches the rule's option, a factor (per_layer) or a
+    profile number lies outside the bounds, tied groups make the profile unrepresentable, or
+    the profile is no quadratic in depth (residual above ``FIT_TOLERANCE``). Options the
+    closed form cannot read give None too: the trial itself reports them."""
     if cfg.search.emergence_alpha is not None or scheme.closed_form is None:
         return None
     try:
         logs = [math.log(s) for s in scheme.closed_form(list(info.depths), options)]
     except (TypeError, ValueError, ArithmeticError):
         return None
+    if cfg.search.space == "profile":
+        return _profile_point(logs, cfg, info)
     low, high = cfg.log_scale_bounds
     params = {}
     for group in layer_groups(cfg, info):
@@ -132,4 +214,21 @@ def closed_form_params(
         if not low <= value <= high:
             return None
         params[param_name(group, len(group) > 1)] = value
+    return params
+
+
+def _profile_point(logs: list[float], cfg: StudyConfig, info: LayerInfo) -> dict[str, float] | None:
+    """The profile point of per-layer log-scales, if they are one (a bound overshoot within
+    ``FIT_TOLERANCE`` is rounding and is clipped, so the sampler sees a point it can hold)."""
+    try:
+        *point, residual = profile_params(info.depths, logs)
+    except ValueError:  # a closed form with a factor count other than the layer count
+        return None
+    if not residual <= FIT_TOLERANCE:  # NaN too (an infinite factor)
+        return None
+    params = {}
+    for (name, dist), value in zip(profile_distributions(cfg).items(), point, strict=True):
+        if not dist.low - FIT_TOLERANCE <= value <= dist.high + FIT_TOLERANCE:
+            return None
+        params[name] = min(max(value, dist.low), dist.high)
     return params

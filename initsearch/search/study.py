@@ -68,8 +68,11 @@ def create_study(cfg: StudyConfig, storage_url: str, info: LayerInfo) -> optuna.
     return study
 
 
-def open_tracked(cfg: StudyConfig, workers: int) -> TrackedStudy:
-    """The study and its MLflow experiment, created if missing, linked both ways."""
+def open_tracked(
+    cfg: StudyConfig, workers: int, experiment: str | None = None, stage: str = "search"
+) -> TrackedStudy:
+    """The study and its MLflow experiment, created if missing, linked both ways.
+    ``experiment``/``stage``: see :class:`~initsearch.tracking.StudyTracker`."""
     url = stores.storage_url(cfg.storage, cfg.workdir, cfg.name)
     check_workers(url, workers)
     info = layer_info(cfg)
@@ -77,7 +80,7 @@ def open_tracked(cfg: StudyConfig, workers: int) -> TrackedStudy:
     with study_lock(url, cfg.name):
         study = create_study(cfg, url, info)
         uri = stores.tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name)
-        tracker = StudyTracker(uri, cfg.name, storage_url=url)
+        tracker = StudyTracker(uri, cfg.name, url, experiment=experiment, stage=stage)
         study.set_user_attr(STUDY_MLFLOW_PARENT, tracker.parent_run_id)
         folder = stores.study_dir(cfg.workdir, cfg.name)
         study.set_user_attr(STUDY_TRACKING_URI, stores.recorded_uri(uri, folder))
@@ -99,7 +102,7 @@ def assemble_driver(
         timeout_minutes=cfg.budget.timeout_minutes,
         pack=cfg.ray.pack,
     )
-    recorder = Recorder(opened.study, opened.tracker)
+    recorder = Recorder(opened.study, opened.tracker, cfg.objective.metric)
     return Driver(opened.study, source(ledger), pool, ledger, recorder, limits, total, on_progress)
 
 
