@@ -1,7 +1,8 @@
 """``initsearch compare`` end to end on a tiny study (digits, MLP 2x16, 2 epochs, 3 seeds,
-in-process pool): the contract of compare.json, per-seed pairing (an init identical to Kaiming
-gives identical curves), shared base weights, MLflow runs under one parent, failed runs,
-resume without re-running, more seeds reusing the finished runs, and the CLI."""
+in-process pool): the contract of compare.json, judging on the test split, per-seed pairing (an
+init identical to Kaiming gives identical curves), shared base weights, MLflow runs under one
+parent, failed runs, runs stored before the test split, resume without re-running, more seeds
+reusing the finished runs, and the CLI."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import json
 import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 import yaml
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
 from initsearch.compare import (
     compare_driver,
@@ -25,7 +27,12 @@ from initsearch.compare import (
     run_comparison,
     write_outputs,
 )
+from initsearch.compare.analysis import analyse
+from initsearch.compare.collect import apply_target, choose_target, to_run
+from initsearch.compare.metrics import CORRELATED, METRICS
+from initsearch.compare.record import RunRecord
 from initsearch.compare.schemes import build_schemes
+from initsearch.contract import RUN
 from initsearch.data import load_dataset
 from initsearch.models import ModelSpec, build_model
 from initsearch.run.optuna_adapter import set_trial_attr, trial_id
@@ -46,19 +53,16 @@ CONTRACT = {
         "seed", "status", "reason", "summary", "curve", "scales", "log_emergence", "dead_fraction"
     },
     "summary": {
+        "first_epoch_test_accuracy", "test_accuracy", "test_loss",
         "first_epoch_accuracy", "final_accuracy", "best_accuracy", "final_val_loss",
         "area_under_loss", "epochs_to_target", "seconds_to_target", "train_seconds",
     },
-    "curve": {"val_accuracy", "val_loss", "epoch_train_loss"},
+    "curve": {"test_accuracy", "test_loss", "val_accuracy", "val_loss", "epoch_train_loss"},
     "stats": {"scheme", "metric", "n", "mean", "ci_low", "ci_high", "diverged", "vs_reference"},
     "vs": {
         "diff", "ci_low", "ci_high", "test", "p", "p_adjusted", "effect_size", "significant"
     },
     "correlation": {"x", "y", "n", "spearman_r", "p"},
-}  # fmt: skip
-METRICS = {
-    "first_epoch_accuracy", "final_accuracy", "final_val_loss", "area_under_loss",
-    "epochs_to_target",
 }  # fmt: skip
 
 
@@ -100,7 +104,7 @@ def test_compare_json_follows_the_contract(compared):
         assert CONTRACT["stats"] <= set(row)
         if row["vs_reference"] is not None:
             assert CONTRACT["vs"] <= set(row["vs_reference"])
-    assert [c["y"] for c in data["correlations"]] == ["first_epoch_accuracy", "final_accuracy"]
+    assert [c["y"] for c in data["correlations"]] == list(CORRELATED)
     for c in data["correlations"]:
         assert CONTRACT["correlation"] <= set(c) and c["x"] == "log_emergence"
     # 3 completed schemes x 3 seeds with a finite measure enter the correlation
@@ -134,13 +138,13 @@ def test_every_scheme_runs_the_same_seeds_and_identical_inits_train_identically(
         [1.3**-1, 1.0, 1.3]  # depths 0, 1, 2, pivot 1
     )
     stats = {(r["scheme"], r["metric"]): r for r in data["stats"]}
-    same = stats[("emergence(alpha=1)", "final_accuracy")]["vs_reference"]
+    same = stats[("emergence(alpha=1)", "test_accuracy")]["vs_reference"]
     assert same["diff"] == 0.0 and same["p"] == 1.0 and not same["significant"]
-    assert stats[("kaiming", "final_accuracy")]["vs_reference"] is None
-    mean = stats[("kaiming", "final_accuracy")]["mean"]
-    finals = [runs["kaiming"][s]["summary"]["final_accuracy"] for s in range(SEEDS)]
+    assert stats[("kaiming", "test_accuracy")]["vs_reference"] is None
+    mean = stats[("kaiming", "test_accuracy")]["mean"]
+    finals = [runs["kaiming"][s]["summary"]["test_accuracy"] for s in range(SEEDS)]
     assert mean == pytest.approx(sum(finals) / SEEDS)
-    # the target defaults to 90% of Kaiming's mean final accuracy, rounded down
+    # the target defaults to 90% of Kaiming's mean final test accuracy, rounded down
     assert data["target_accuracy"] == math.floor(0.9 * mean * 100) / 100
     assert data["target_source"] == "reference"
 
@@ -151,10 +155,80 @@ def test_failed_runs_are_reported_and_counted(compared):
     assert [r["status"] for r in normal["runs"]] == ["failed"] * SEEDS
     assert all("std" in r["reason"] for r in normal["runs"])
     row = next(
-        r for r in data["stats"] if r["scheme"] == "normal" and r["metric"] == "final_accuracy"
+        r for r in data["stats"] if r["scheme"] == "normal" and r["metric"] == "test_accuracy"
     )
     assert row["n"] == 0 and row["mean"] is None and row["failed"] == SEEDS
     assert row["vs_reference"] is None
+
+
+def test_a_comparison_judges_on_the_test_split(compared):
+    _, _, data, csv_path = compared
+    assert "test_accuracy" in METRICS and "final_accuracy" not in METRICS
+    assert {r["metric"] for r in data["stats"]} == set(METRICS)
+    assert data["methods"]["split"].startswith("test split")
+    target = data["target_accuracy"]
+    differs = False
+    for scheme in data["schemes"]:
+        for run in scheme["runs"]:
+            if run["status"] != "completed":
+                continue
+            curve, summary = run["curve"], run["summary"]
+            assert len(curve["test_accuracy"]) == len(curve["test_loss"]) == EPOCHS
+            assert summary["test_accuracy"] == curve["test_accuracy"][-1]
+            assert summary["first_epoch_test_accuracy"] == curve["test_accuracy"][0]
+            assert summary["test_loss"] == curve["test_loss"][-1]
+            assert summary["final_accuracy"] == curve["val_accuracy"][-1]  # validation, kept
+            hit = next((i for i, a in enumerate(curve["test_accuracy"]) if a >= target), None)
+            assert summary["epochs_to_target"] == (None if hit is None else hit + 1)
+            differs |= curve["test_accuracy"] != curve["val_accuracy"]
+    assert differs  # two splits, two curves
+    stats = {(r["scheme"], r["metric"]): r for r in data["stats"]}
+    kaiming = next(s for s in data["schemes"] if s["name"] == "kaiming")["runs"]
+    for metric in ("test_accuracy", "first_epoch_test_accuracy", "test_loss"):
+        values = [r["summary"][metric] for r in kaiming]
+        assert stats[("kaiming", metric)]["mean"] == pytest.approx(sum(values) / SEEDS)
+    metrics_in_csv = {line.split(",")[1] for line in csv_path.read_text().splitlines()[1:]}
+    assert metrics_in_csv == set(METRICS)
+
+
+def test_runs_stored_before_the_test_split_have_no_test_values():
+    """A run record without test keys (stored before comparisons measured the test split)
+    reads back, collects and analyses without error: its test metrics simply have no value,
+    and it is neither 'not reached' nor censored for epochs to target."""
+    old = {
+        "status": "completed",
+        "summary": {"first_epoch_accuracy": 0.5, "final_accuracy": 0.8, "area_under_loss": 1.0},
+        "curve": {"val_accuracy": [0.5, 0.8], "val_loss": [1.0, 0.6], "epoch_seconds": [1, 1]},
+        "scales": [1.0, 1.0, 1.0],
+        "log_emergence": 0.1,
+    }
+    record = RunRecord.from_dict(old)
+    assert record.curve["test_accuracy"] == [] and record.curve["test_loss"] == []
+    trials = [
+        create_trial(state=TrialState.COMPLETE, value=0.8, user_attrs={RUN: old}) for _ in range(3)
+    ]
+    schemes = [
+        {"name": name, "init": {}, "runs": [to_run(t, seed) for seed, t in enumerate(trials)]}
+        for name in ("kaiming", "xavier")
+    ]
+    objective = SimpleNamespace(target_accuracy=None)
+    plan = SimpleNamespace(target=None, study=SimpleNamespace(objective=objective))
+    assert choose_target(plan, schemes) == (None, "none")  # no test accuracy to take 90% of
+    for run in (r for s in schemes for r in s["runs"]):
+        assert run["summary"]["test_accuracy"] is None
+        apply_target(run, 0.5)  # the validation curve reaches it; the (missing) test one not
+        assert run["summary"]["epochs_to_target"] is None
+    payload = {"seeds": [0, 1, 2], "reference": "kaiming", "epochs": 2, "target_accuracy": 0.5}
+    out = analyse({**payload, "schemes": schemes})
+    rows = {(r["scheme"], r["metric"]): r for r in out["stats"]}
+    for metric in METRICS:
+        row = rows[("xavier", metric)]
+        if metric == "area_under_loss":  # training loss: measured as before
+            assert row["n"] == 3
+            continue
+        assert row["n"] == 0 and row["mean"] is None and row["vs_reference"] is None
+    assert rows[("xavier", "epochs_to_target")]["not_reached"] == 0
+    assert all(c["n"] == 0 for c in out["correlations"])
 
 
 def test_runs_are_mlflow_children_of_one_parent(compared):
@@ -173,6 +247,9 @@ def test_runs_are_mlflow_children_of_one_parent(compared):
         assert logged.data.params["seeds"] == str(run["seed"])
         assert logged.data.metrics["final_accuracy"] == pytest.approx(
             run["summary"]["final_accuracy"]
+        )
+        assert logged.data.metrics["test_accuracy"] == pytest.approx(
+            run["summary"]["test_accuracy"]
         )
 
 
@@ -205,7 +282,9 @@ def test_a_run_left_by_a_dead_driver_is_retried_with_its_pair(compared):
     plan = plan_comparison(other, 1, ["kaiming"], epochs=EPOCHS)
     dead = compare_driver(plan, InlinePool())
     dead.prepare()
-    claimed = trial_id(dead.source.next().trial)  # claims the trial (RUNNING) ...
+    asked = dead.source.next()
+    assert asked.job.spec.test_split  # a comparison's trials measure the test split
+    claimed = trial_id(asked.trial)  # claims the trial (RUNNING) ...
     set_trial_attr(dead.study, claimed, "driver", "gone")  # ... and dies
     run_comparison(plan, InlinePool())
     trials = {trial_id(t): t for t in dead.study.get_trials()}

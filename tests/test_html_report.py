@@ -2,7 +2,8 @@
 escaping, errors; and the written file opened in headless Chromium (plots drawn, names shown).
 
 The dict is built here from synthetic curves (the comparison command is tested elsewhere), so
-every expected figure below is computed from the same dict the report reads.
+every expected figure below is computed from the same dict the report reads. Each run has test
+curves and, apart from them, different validation curves: what is drawn must be the test ones.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 from scipy import stats
 
+from initsearch.compare.metrics import LABELS
 from initsearch.errors import ConfigError
 from initsearch.report.compare_plots import (
     convergence_figure,
@@ -48,7 +50,8 @@ SCHEMES = {
         1.0,
     ),
 }
-METRICS = ("first_epoch_accuracy", "final_accuracy", "final_val_loss")
+METRICS = ("first_epoch_test_accuracy", "test_accuracy", "test_loss")
+CORRELATED = ("first_epoch_test_accuracy", "test_accuracy")
 BAD_REASON = "diverged: loss <script>alert(1)</script> at epoch 3"
 
 
@@ -59,9 +62,11 @@ def _run(name: str, seed: int, rng: np.random.Generator) -> dict:
     loss = 2.3 * np.exp(-rate * epochs) + 0.2 + rng.normal(0, 0.01, EPOCHS)
     status, reason = "completed", None
     acc_l, loss_l = acc.tolist(), loss.tolist()
+    val_acc, val_loss = (acc + 0.03).tolist(), (loss - 0.05).tolist()  # the validation split
     if name == "xavier" and seed == 3:  # one diverged run: a shorter curve ending in nulls
         status, reason = "diverged", BAD_REASON
         acc_l, loss_l = acc_l[:2] + [None], loss_l[:2] + [None]
+        val_acc, val_loss = val_acc[:2] + [None], val_loss[:2] + [None]
     if init["scales"] is not None:
         scales = list(init["scales"])
     elif init["scheme"] == "emergence":
@@ -75,16 +80,25 @@ def _run(name: str, seed: int, rng: np.random.Generator) -> dict:
         "status": status,
         "reason": reason,
         "summary": {
-            "first_epoch_accuracy": acc_l[0],
-            "final_accuracy": acc_l[-1],
-            "best_accuracy": max(v for v in acc_l if v is not None),
-            "final_val_loss": loss_l[-1],
+            "first_epoch_test_accuracy": acc_l[0],
+            "test_accuracy": acc_l[-1],
+            "test_loss": loss_l[-1],
+            "first_epoch_accuracy": val_acc[0],
+            "final_accuracy": val_acc[-1],
+            "best_accuracy": max(v for v in val_acc if v is not None),
+            "final_val_loss": val_loss[-1],
             "area_under_loss": None,
             "epochs_to_target": None,
             "seconds_to_target": None,
             "train_seconds": 1.0,
         },
-        "curve": {"val_accuracy": acc_l, "val_loss": loss_l, "epoch_train_loss": loss_l},
+        "curve": {
+            "test_accuracy": acc_l,
+            "test_loss": loss_l,
+            "val_accuracy": val_acc,
+            "val_loss": val_loss,
+            "epoch_train_loss": loss_l,
+        },
         "scales": scales,
         "log_emergence": float(rng.normal(-1.0 + rate, 0.1)),
         "dead_fraction": 0.3,
@@ -140,7 +154,7 @@ def make_compare(seed: int = 0) -> dict:
     stat_rows = [_stat(s, ref, m, s is ref) for m in METRICS for s in schemes]
     runs = [r for s in schemes for r in s["runs"]]
     correlations = []
-    for y in ("first_epoch_accuracy", "final_accuracy"):
+    for y in CORRELATED:
         pts = [(r["log_emergence"], r["summary"][y]) for r in runs if r["summary"][y] is not None]
         res = stats.spearmanr([p[0] for p in pts], [p[1] for p in pts])
         correlations.append(
@@ -257,16 +271,16 @@ def test_report_table_shows_means_differences_and_verdicts(tmp_path):
             assert cells[4] == ""
             continue
         assert cells[4] == fmt(vs["diff"])
-        higher_better = row["metric"] != "final_val_loss"
+        higher_better = row["metric"] != "test_loss"
         expected = ""
         if vs["significant"]:
             expected = "better" if (vs["diff"] > 0) == higher_better else "worse"
         assert cells[10] == expected, (row["metric"], row["scheme"], vs)
     # the constructed data has a real winner: emergence converges faster than kaiming
-    first = parser.tables["first_epoch_accuracy"]["emergence(alpha=1.1)"]
+    first = parser.tables["first_epoch_test_accuracy"]["emergence(alpha=1.1)"]
     assert first[10] == "better"
-    assert list(parser.tables["final_accuracy"])[0] == "kaiming"  # the reference leads
-    assert parser.tables["first_epoch_accuracy"]["xavier"][-1] == "1"
+    assert list(parser.tables["test_accuracy"])[0] == "kaiming"  # the reference leads
+    assert parser.tables["first_epoch_test_accuracy"]["xavier"][-1] == "1"
 
 
 def test_report_is_self_contained_and_escapes_text(tmp_path):
@@ -280,6 +294,48 @@ def test_report_is_self_contained_and_escapes_text(tmp_path):
     assert "Runs that did not complete (1)" in html
 
 
+def test_figures_and_report_show_the_test_split_and_say_so():
+    data = make_compare()
+    colors = scheme_colors(s["name"] for s in data["schemes"])
+    conv = convergence_figure(data, colors)
+    assert [a.text for a in conv.layout.annotations] == ["Test accuracy", "Test loss"]
+    assert conv.layout.yaxis.title.text == "test accuracy"
+    assert conv.layout.yaxis2.title.text == "test loss (log)"
+    # the plotted means are the test curves', not the validation curves'
+    kaiming = next(s for s in data["schemes"] if s["name"] == "kaiming")["runs"]
+    acc = next(t for t in conv.data if t.name == "kaiming" and t.mode == "lines+markers")
+    assert acc.y[0] == pytest.approx(np.mean([r["curve"]["test_accuracy"][0] for r in kaiming]))
+    emerg = emergence_figure(data, colors)
+    titles = [a.text for a in emerg.layout.annotations]
+    assert titles[0].startswith("First-epoch test accuracy: Spearman")
+    assert titles[1].startswith("Final test accuracy: Spearman")
+    assert emerg.layout.yaxis.title.text == "test accuracy"
+    html = render_compare_report(data)
+    for metric in METRICS:
+        assert f"<h3>{LABELS[metric]} <span" in html
+    assert "Epochs to the target test accuracy" in LABELS.values()
+    assert "judged on the <b>test split</b>" in html and "target test accuracy 0.8" in html
+    assert "Convergence on the test split" in html and "Statistics on the test split" in html
+    assert "Validation" not in html.replace(get_plotlyjs(), "")
+
+
+def test_runs_without_test_curves_draw_nothing_rather_than_validation(tmp_path):
+    """A comparison whose runs were stored before the test split has validation curves only:
+    the convergence plot is left out and says why; the report still renders."""
+    data = make_compare()
+    for s in data["schemes"]:
+        for r in s["runs"]:
+            del r["curve"]["test_accuracy"], r["curve"]["test_loss"]
+            for key in METRICS:
+                r["summary"][key] = None
+    colors = scheme_colors(s["name"] for s in data["schemes"])
+    assert convergence_figure(data, colors) is None
+    assert emergence_figure(data, colors) is None
+    html = render_compare_report(data)
+    assert "No test curves in this comparison" in html
+    assert html.count("Plotly.newPlot") == 1  # the profiles only
+
+
 def test_report_says_what_is_missing(tmp_path):
     data = make_compare()
     for s in data["schemes"]:
@@ -289,7 +345,7 @@ def test_report_says_what_is_missing(tmp_path):
             s["init"]["scheme"] = "xavier"
     data["schemes"][-1]["name"] = "other"
     html = render_compare_report(data)
-    assert "No run has both an emergence measure and an accuracy" in html
+    assert "No run has both an emergence measure and a test accuracy" in html
     assert "No per-layer profiles" in html
     assert html.count("Plotly.newPlot") == 1
 
@@ -297,9 +353,7 @@ def test_report_says_what_is_missing(tmp_path):
 def test_directions_and_methods_declared_by_the_comparison_are_used():
     data = make_compare()
     extra = [
-        dict(r, metric="seconds_to_target")
-        for r in data["stats"]
-        if r["metric"] == "final_accuracy"
+        dict(r, metric="seconds_to_target") for r in data["stats"] if r["metric"] == "test_accuracy"
     ]
     data["stats"] += extra
     data["metrics"] = {"seconds_to_target": {"higher_is_better": False}}
@@ -309,7 +363,7 @@ def test_directions_and_methods_declared_by_the_comparison_are_used():
     parser.feed(html)
     # the same rows as final accuracy, judged the other way round by the declared direction
     flipped = {"better": "worse", "worse": "better", "": ""}
-    for scheme, cells in parser.tables["final_accuracy"].items():
+    for scheme, cells in parser.tables["test_accuracy"].items():
         assert parser.tables["seconds_to_target"][scheme][10] == flipped[cells[10]]
     assert "Seconds to target <span" in html and "lower is better" in html
     assert "paired t-test on per-seed differences" in html
@@ -352,11 +406,11 @@ def test_report_renders_in_chromium(tmp_path, browser):  # noqa: F811 (fixture)
         assert any((p.get_attribute("d") or "").strip() for p in paths), div
         legend = browser.find_elements(By.CSS_SELECTOR, f"#{div} .legend .traces")
         assert legend, f"{div} has no legend"
-    text = wait_for_text(browser, list(SCHEMES) + ["Statistics", "Final accuracy"], 10)
+    text = wait_for_text(browser, list(SCHEMES) + ["Statistics", "Final test accuracy"], 10)
     assert "Init comparison: tiny-compare" in text
     title = browser.find_element(By.CSS_SELECTOR, "#emergence-plot .annotation-text").text
     assert "Spearman r =" in title
-    rows = browser.find_elements(By.CSS_SELECTOR, 'table[data-metric="final_accuracy"] tbody tr')
+    rows = browser.find_elements(By.CSS_SELECTOR, 'table[data-metric="test_accuracy"] tbody tr')
     assert len(rows) == len(SCHEMES)
     shot = screenshot(browser, "compare-report", full_page=True)
     assert shot.stat().st_size > 20_000

@@ -1,5 +1,5 @@
 """``initsearch compare FILE --seeds N``: every init scheme x N seeds, paired tests against
-Kaiming, ``compare.json`` + ``stats.csv`` under ``<workdir>/<study>/compare``."""
+Kaiming on the test split, ``compare.json`` + ``stats.csv`` under ``<workdir>/<study>/compare``."""
 
 from __future__ import annotations
 
@@ -80,14 +80,18 @@ def compare(
     ] = None,
     target: Annotated[
         float | None,
-        typer.Option(help="accuracy for epochs-to-target (default: study's, else 0.9 x Kaiming's)"),
+        typer.Option(
+            help="test accuracy for epochs-to-target (default: the study's target, else 0.9 x "
+            "Kaiming's final test accuracy)"
+        ),
     ] = None,
     workdir: Annotated[str | None, typer.Option(help="override the study's workdir")] = None,
     inline: Annotated[bool, typer.Option(help="run trials in this process, no Ray")] = False,
     workers: Annotated[int | None, typer.Option(help="trials at once (default: CPUs)")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
 ) -> None:
-    """Train every scheme for N seeds (resuming), then test each against Kaiming by seed."""
+    """Train every scheme for N seeds (resuming), then test each against Kaiming by seed on
+    the test split (the search saw validation only)."""
     import sys
 
     from initsearch.compare import (

@@ -1,18 +1,20 @@
 """The comparison's statistics from its runs: the contract's ``stats`` and ``correlations``.
 
-Which runs count (see :mod:`initsearch.compare.stats` for the tests themselves):
+The metrics are test-split figures (:mod:`initsearch.compare.metrics`). Which runs count (see
+:mod:`initsearch.compare.stats` for the tests themselves):
 - Only *completed* runs give values. A diverged run (or a failed one) has no meaningful final
   accuracy or loss; it is left out of every metric's mean and test and counted in ``diverged``
   (``failed`` likewise). A pair where either side did not complete is dropped from the paired
-  test, so ``vs_reference.n`` can be smaller than the number of seeds.
+  test, so ``vs_reference.n`` can be smaller than the number of seeds. A completed run without
+  test figures (stored before comparisons measured the test split) has no value either.
 - ``epochs_to_target``: the mean and interval are over the runs that reached the target (``n``);
-  ``not_reached`` counts completed runs that did not. In the paired test a run that did not
-  reach it is censored at ``epochs + 1`` (it would need at least one more epoch than the
-  budget), a conservative choice: the true difference is at least as large. With no target
-  accuracy (none given and no completed reference run) the metric has no values.
+  ``not_reached`` counts completed runs with a test curve that did not. In the paired test such
+  a run is censored at ``epochs + 1`` (it would need at least one more epoch than the budget),
+  a conservative choice: the true difference is at least as large. With no target accuracy
+  (none given and no completed reference run) the metric has no values.
 - Correlations: Spearman's rho between the emergence measure at init (``log_emergence``) and
-  first-epoch / final accuracy over all completed runs of all schemes with a measure. Runs with
-  E = 0 (log E = -inf, ``emergence_zero``; e.g. LeCun normal on a deep ReLU net, whose deep
+  first-epoch / final test accuracy over all completed runs of all schemes with a measure. Runs
+  with E = 0 (log E = -inf, ``emergence_zero``; e.g. LeCun normal on a deep ReLU net, whose deep
   layers fall below the activity threshold) take the lowest rank rather than being dropped.
 """
 
@@ -21,6 +23,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from initsearch.compare.metrics import (
+    CORRELATED,
+    EPOCHS_TO_TARGET,
+    METRICS,
+    SPLIT,
+    TEST_ACCURACY,
+)
 from initsearch.compare.stats import (
     ALPHA,
     CONFIDENCE,
@@ -31,16 +40,6 @@ from initsearch.compare.stats import (
     spearman,
 )
 
-METRICS: dict[str, bool] = {
-    "first_epoch_accuracy": True,
-    "final_accuracy": True,
-    "final_val_loss": False,
-    "area_under_loss": False,
-    "epochs_to_target": False,
-}
-"""Metric -> higher is better."""
-CORRELATED = ("first_epoch_accuracy", "final_accuracy")
-
 
 def run_value(run: dict[str, Any] | None, metric: str) -> float | None:
     """A completed run's value of ``metric`` (None when it did not complete or has none)."""
@@ -50,12 +49,16 @@ def run_value(run: dict[str, Any] | None, metric: str) -> float | None:
     return float(value) if value is not None else None
 
 
+def measured(run: dict[str, Any] | None) -> bool:
+    """A completed run with a final test accuracy (one that measured the test split)."""
+    return run_value(run, TEST_ACCURACY) is not None
+
+
 def paired_value(run: dict[str, Any] | None, metric: str, censor: float | None) -> float | None:
-    """The value a paired test uses: as :func:`run_value`, with a completed run that never
+    """The value a paired test uses: as :func:`run_value`, with a measured run that never
     reached the target censored at ``censor``."""
     value = run_value(run, metric)
-    completed = run is not None and run["status"] == "completed"
-    if value is None and metric == "epochs_to_target" and censor is not None and completed:
+    if value is None and metric == EPOCHS_TO_TARGET and censor is not None and measured(run):
         return censor
     return value
 
@@ -92,12 +95,9 @@ def scheme_stats(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 "runs": len(present),
                 "vs_reference": None,
             }
-            if metric == "epochs_to_target":
+            if metric == EPOCHS_TO_TARGET:
                 row["not_reached"] = (
-                    sum(
-                        r["status"] == "completed" and r["summary"].get(metric) is None
-                        for r in present
-                    )
+                    sum(measured(r) and r["summary"].get(metric) is None for r in present)
                     if target is not None
                     else None
                 )
@@ -146,6 +146,7 @@ def analyse(payload: dict[str, Any]) -> dict[str, Any]:
     payload["correlations"] = correlations(payload)
     payload["metrics"] = {m: {"higher_is_better": h} for m, h in METRICS.items()}
     payload["methods"] = {
+        "split": f"{SPLIT} split (held out from the search, which saw validation only)",
         "confidence": CONFIDENCE,
         "alpha": ALPHA,
         "primary_test": "paired t-test on per-seed differences (scheme - reference)",

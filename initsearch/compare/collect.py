@@ -5,9 +5,11 @@ whose runs all failed with an error takes the latest failure (status "failed"); 
 (an interrupted comparison) is left out of ``runs``. Epochs and seconds to the target accuracy
 are recomputed from the stored curves, so changing the target needs no new training.
 
-The target accuracy: ``--target``, else the study's ``objective.target_accuracy``, else 90% of
-the reference's (Kaiming's) mean final accuracy over its completed runs, rounded down to 0.01,
-so "epochs to target" asks how fast each scheme gets close to what Kaiming ends at.
+The target accuracy is a TEST accuracy: ``--target``, else the study's
+``objective.target_accuracy``, else 90% of the reference's (Kaiming's) mean final test accuracy
+over its completed runs, rounded down to 0.01, so "epochs to target" asks how fast each
+scheme's test accuracy gets close to what Kaiming's ends at. A run without a test curve
+(stored before comparisons measured the test split) never reaches it and gives no target.
 
 Beyond the contract's keys (see :mod:`initsearch.compare`), the dict carries
 ``target_source`` (option | study | reference | none), ``epochs``, ``comparison_study``,
@@ -28,6 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import stores
+from initsearch.compare.metrics import ACCURACY_CURVE, TEST_ACCURACY
 from initsearch.compare.plan import ComparePlan, trial_key
 from initsearch.compare.record import RunRecord
 from initsearch.compare.schemes import REFERENCE
@@ -39,6 +42,9 @@ from initsearch.contract import (
 )
 
 SUMMARY_KEYS = (
+    "first_epoch_test_accuracy",
+    "test_accuracy",
+    "test_loss",
     "first_epoch_accuracy",
     "final_accuracy",
     "best_accuracy",
@@ -48,6 +54,9 @@ SUMMARY_KEYS = (
     "seconds_to_target",
     "train_seconds",
 )
+"""A run's summary in the contract: the test split's figures, the validation split's (what
+the search optimised: first_epoch_accuracy, final_accuracy, best_accuracy, final_val_loss),
+then training loss and time. A key the stored record lacks reads as None."""
 REFERENCE_FRACTION = 0.9
 
 
@@ -78,9 +87,9 @@ def to_run(trial: FrozenTrial, seed: int) -> dict[str, Any]:
 
 
 def apply_target(run: dict[str, Any], target: float | None) -> None:
-    """Epochs (1-based) and training seconds until validation accuracy first reaches
-    ``target``; None when it never does (or no target)."""
-    acc, secs = run["curve"]["val_accuracy"], run["curve"]["epoch_seconds"]
+    """Epochs (1-based) and training seconds until the TEST accuracy first reaches
+    ``target``; None when it never does, when the run has no test curve, or with no target."""
+    acc, secs = run["curve"].get(ACCURACY_CURVE) or [], run["curve"].get("epoch_seconds") or []
     hit = (
         next((i for i, a in enumerate(acc) if a is not None and a >= target), None)
         if target
@@ -99,11 +108,11 @@ def choose_target(plan: ComparePlan, schemes: list[dict[str, Any]]) -> tuple[flo
     if plan.study.objective.target_accuracy is not None:
         return plan.study.objective.target_accuracy, "study"
     finals = [
-        r["summary"]["final_accuracy"]
+        r["summary"][TEST_ACCURACY]
         for s in schemes
         if s["name"] == REFERENCE
         for r in s["runs"]
-        if r["status"] == "completed" and r["summary"]["final_accuracy"] is not None
+        if r["status"] == "completed" and r["summary"].get(TEST_ACCURACY) is not None
     ]
     if not finals:
         return None, "none"

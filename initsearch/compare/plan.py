@@ -4,9 +4,9 @@ the key that matches a stored trial to its (scheme, seed) pair.
 A comparison of study ``S`` is the Optuna study ``S-compare`` in S's storage, tracked in the
 MLflow experiment ``initsearch/S-compare`` in S's tracking store. A trial is matched to its pair
 by user attrs ``scheme``, ``seed``, ``init`` (the exact spec) and ``setup`` (a hash of data,
-model and training settings, the device excluded). Changing a scheme's options, the searched
-best or ``--epochs`` therefore runs new trials beside the old ones instead of mixing results of
-different set-ups.
+model and training settings and the split judged on, the device excluded). Changing a scheme's
+options, the searched best or ``--epochs`` therefore runs new trials beside the old ones
+instead of mixing results of different set-ups.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import stores
+from initsearch.compare.metrics import SPLIT
 from initsearch.compare.schemes import Scheme, SearchedBest, build_schemes, searched_best
 from initsearch.config import BudgetConfig, ObjectiveConfig, PrunerConfig, StudyConfig
 from initsearch.contract import INIT, SCHEME, SEED, SETUP
@@ -40,11 +41,14 @@ def init_key(init: dict[str, Any] | InitSpec) -> str:
 
 
 def setup_hash(cfg: StudyConfig) -> str:
-    """What makes two runs of one (scheme, seed) the same experiment, device aside."""
+    """What makes two runs of one (scheme, seed) the same experiment, device aside. The split
+    judged on is part of it: a run stored before comparisons measured the test split has no
+    test figures, so it is trained again rather than reused."""
     dumped = cfg.model_dump(mode="json")
     train = {k: v for k, v in dumped["train"].items() if k != "device"}
     text = json.dumps(
-        {"data": dumped["data"], "model": dumped["model"], "train": train}, sort_keys=True
+        {"data": dumped["data"], "model": dumped["model"], "train": train, "judged_on": SPLIT},
+        sort_keys=True,
     )
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -94,7 +98,8 @@ def comparison_config(
     study: StudyConfig, seeds: int, epochs: int | None = None, target: float | None = None
 ) -> StudyConfig:
     """The comparison's own study config: S-compare, in S's storage and tracking store,
-    single objective (final accuracy), no pruner, one trial per (scheme, seed)."""
+    single objective (final validation accuracy: the trials' Optuna value; the statistics read
+    the test split from each run's record), no pruner, one trial per (scheme, seed)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     if epochs is not None and epochs < 1:

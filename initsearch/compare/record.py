@@ -1,7 +1,8 @@
 """The compact record a comparison keeps of each run (the trial user attribute ``run``).
 
-A comparison's statistics need, per run: how it ended, the summary figures, the per-epoch
-curves, the applied per-layer scales and the at-init measures. Storing that record on the
+A comparison's statistics need, per run: how it ended, the summary figures (the engine's
+``Summary``, test figures included), the per-epoch curves, the applied per-layer scales and
+the at-init measures. Storing that record on the
 trial lets ``collect`` rebuild ``compare.json`` from the storage alone, without MLflow.
 """
 
@@ -15,7 +16,17 @@ from typing import Any
 from initsearch.jsonsafe import finite_or_none
 from initsearch.run.job import TrialOutcome
 
-CURVE_KEYS = ("val_accuracy", "val_loss", "epoch_train_loss", "epoch_seconds")
+CURVE_KEYS = (
+    "test_accuracy",
+    "test_loss",
+    "val_accuracy",
+    "val_loss",
+    "epoch_train_loss",
+    "epoch_seconds",
+)
+"""Per-epoch curves kept: the test split (what a comparison judges), the validation split,
+training loss and time. A record stored before runs measured the test split reads back with
+empty test curves."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def compare_driver(
     on_progress: Callable[[StudyProgress], None] | None = None,
 ) -> Driver:
     """A driver whose work is the plan's (scheme, seed) pairs."""
-    opened = open_tracked(plan.cfg, pool.workers)
+    opened = open_tracked(plan.cfg, pool.workers, stage="comparison")
     opened.study.set_user_attr(STUDY_COMPARED, plan.study.name)
     return assemble_driver(
         opened,

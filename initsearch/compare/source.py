@@ -3,7 +3,9 @@
 ``prepare`` enqueues every pair of the plan with no finished, waiting or running trial;
 ``next`` claims one waiting trial of the plan (WAITING -> RUNNING is atomic in the storage,
 so two drivers never claim the same one). Trials of other plans in the same study (another
-epoch budget, other seeds) are left waiting for their own comparison.
+epoch budget, other seeds) are left waiting for their own comparison. Every trial also
+measures the test split (``test_split=True``): a comparison judges on it
+(:mod:`initsearch.compare.metrics`), while its Optuna value stays the validation objective.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class CompareSource(TrialSource):
             storage_url=self.ledger.storage_url,
             trial_id=trial_id(trial),
             trial_number=trial.number,
-            spec=cfg.trial_spec(scheme.init, seed=seed),
+            spec=cfg.trial_spec(scheme.init, seed=seed, test_split=True),
             seeds=(seed,),
             metrics=tuple(cfg.objective.metrics),
             prune=False,

@@ -1,4 +1,7 @@
-"""The comparison on the terminal (rich) and on disk (``compare.json``, ``stats.csv``)."""
+"""The comparison on the terminal (rich) and on disk (``compare.json``, ``stats.csv``).
+
+Every accuracy and loss is a test-split figure, and the column titles say so; ``stats.csv``
+names each row's metric by its contract name (``test_accuracy``, ...)."""
 
 from __future__ import annotations
 
@@ -9,16 +12,24 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from initsearch.compare.analysis import METRICS
+from initsearch.compare.metrics import (
+    AREA_UNDER_LOSS,
+    EPOCHS_TO_TARGET,
+    FIRST_EPOCH_TEST_ACCURACY,
+    METRICS,
+    TEST_ACCURACY,
+    TEST_LOSS,
+)
 from initsearch.jsonsafe import dumps
 
 HEADERS = {
-    "first_epoch_accuracy": "1st-epoch acc",
-    "final_accuracy": "final acc",
-    "final_val_loss": "final val loss",
-    "area_under_loss": "area under loss",
-    "epochs_to_target": "epochs to target",
+    FIRST_EPOCH_TEST_ACCURACY: "1st-epoch test acc",
+    TEST_ACCURACY: "final test acc",
+    TEST_LOSS: "final test loss",
+    AREA_UNDER_LOSS: "area under train loss",
+    EPOCHS_TO_TARGET: "epochs to test acc",
 }
+"""Metric -> its terminal column title (the reports' longer labels: ``metrics.LABELS``)."""
 CSV_FIELDS = (
     "scheme",
     "metric",
@@ -74,19 +85,19 @@ def print_table(payload: dict[str, Any], console: Console) -> None:
     target = payload.get("target_accuracy")
     title = (
         f"{payload['study']}: {len(payload['seeds'])} seeds, {payload.get('epochs')} epochs; "
-        f"mean ±95% CI; Δ vs {payload['reference']} (paired t, Holm p; * p<0.05)"
+        f"test split; mean ±95% CI; Δ vs {payload['reference']} (paired t, Holm p; * p<0.05)"
     )
     table = Table(title=title, show_lines=True)
     table.add_column("scheme", no_wrap=True)
     table.add_column("div", justify="right")
     for metric in METRICS:
         header = HEADERS[metric]
-        if metric == "epochs_to_target" and target is not None:
+        if metric == EPOCHS_TO_TARGET and target is not None:
             header += f" ({target:.2f})"
         table.add_column(header, justify="right")
     for scheme in payload["schemes"]:
         name = scheme["name"]
-        first = rows[(name, "final_accuracy")]
+        first = rows[(name, TEST_ACCURACY)]
         bad = first["diverged"] + first["failed"]
         cells = [
             _cell(rows[(name, m)], higher) if (name, m) in rows else "-"

@@ -1,9 +1,12 @@
-"""Plotly figures of a comparison (the ``compare.json`` contract): convergence curves with 95%
-confidence bands, per-layer scale profiles, and the emergence measure at init against accuracy.
+"""Plotly figures of a comparison (the ``compare.json`` contract): test-split convergence curves
+with 95% confidence bands, per-layer scale profiles, and the emergence measure at init against
+test accuracy.
 
 Figures are built from the JSON alone (no study, no MLflow), so a report can be drawn again
 from a copied ``compare.json``. Missing or non-finite numbers arrive as ``null`` and are left
-out point by point; every figure says how many runs each point rests on (hover ``n``).
+out point by point; every figure says how many runs each point rests on (hover ``n``). A run
+without test curves (stored before comparisons measured the test split) draws nothing: its
+validation curves are never shown in their place.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from initsearch.compare.metrics import (
+    ACCURACY_CURVE,
+    CORRELATED,
+    LABELS,
+    LOSS_CURVE,
+)
 from initsearch.compare.stats import mean_ci
 from initsearch.report.profile_schemes import draws_profile
 
@@ -78,28 +87,28 @@ def _curves(scheme: dict, key: str) -> list[list[Any]]:
 
 
 def convergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
-    """Validation accuracy and loss per epoch: mean line and 95% band per scheme (one legend
+    """Test accuracy and test loss per epoch: mean line and 95% band per scheme (one legend
     entry toggles a scheme in both panels). Loss on a log axis: a scheme that blows up would
     flatten every other curve on a linear one."""
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("Validation accuracy", "Validation loss"),
+        subplot_titles=("Test accuracy", "Test loss"),
         horizontal_spacing=0.08,
     )
     drawn = False
     for scheme in data["schemes"]:
         name = scheme["name"]
         colour = colors[name]
-        for col, key in ((1, "val_accuracy"), (2, "val_loss")):
+        for col, key in ((1, ACCURACY_CURVE), (2, LOSS_CURVE)):
             curves = _curves(scheme, key)
-            if key == "val_loss":  # a log axis cannot show a zero or negative loss
+            if key == LOSS_CURVE:  # a log axis cannot show a zero or negative loss
                 curves = [[v if _positive(v) else None for v in c] for c in curves]
             epochs, mean, low, high, n = mean_band(curves)
             if not epochs:
                 continue
             drawn = True
-            if key == "val_loss":
+            if key == LOSS_CURVE:
                 low = [max(v, m * 1e-3) for v, m in zip(low, mean, strict=True)]
             fig.add_trace(
                 go.Scatter(
@@ -140,8 +149,8 @@ def convergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
     if not drawn:
         return None
     fig.update_xaxes(title_text="epoch", dtick=1)
-    fig.update_yaxes(title_text="accuracy", row=1, col=1)
-    fig.update_yaxes(title_text="loss (log)", type="log", row=1, col=2)
+    fig.update_yaxes(title_text="test accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="test loss (log)", type="log", row=1, col=2)
     fig.update_layout(
         height=FIG_HEIGHT, margin={"t": 40, "b": 40}, hovermode="closest", showlegend=True
     )
@@ -254,12 +263,9 @@ def correlation_title(data: dict, y: str, label: str) -> str:
 
 
 def emergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
-    """log E at init against first-epoch and final accuracy, every run of every scheme; runs
-    that did not complete are drawn as crosses."""
-    panels = (
-        ("first_epoch_accuracy", "First-epoch accuracy"),
-        ("final_accuracy", "Final accuracy"),
-    )
+    """log E at init against first-epoch and final test accuracy, every run of every scheme;
+    runs that did not complete are drawn as crosses."""
+    panels = tuple((key, LABELS[key]) for key in CORRELATED)
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -294,8 +300,8 @@ def emergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
                     showlegend=col == 1,
                     marker={"color": colors[name], "size": 8, "symbol": symbols},
                     text=text,
-                    hovertemplate=f"{name}, %{{text}}<br>log E %{{x:.3g}}, accuracy %{{y:.4g}}"
-                    "<extra></extra>",
+                    hovertemplate=f"{name}, %{{text}}<br>log E %{{x:.3g}}, "
+                    "test accuracy %{y:.4g}<extra></extra>",
                 ),
                 row=1,
                 col=col,
@@ -303,7 +309,7 @@ def emergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
     if not drawn:
         return None
     fig.update_xaxes(title_text="log emergence at init (log E)")
-    fig.update_yaxes(title_text="accuracy")
+    fig.update_yaxes(title_text="test accuracy")
     fig.update_layout(
         height=FIG_HEIGHT, margin={"t": 50, "b": 40}, hovermode="closest", showlegend=True
     )

@@ -3,7 +3,8 @@
 Plotly.js is written inline (about 4.6 MB), so the file opens offline, can be mailed or
 attached to a CI run as it is, and loads nothing from the network. The page layout lives in
 ``dashboards/compare_report.html.j2`` (Jinja2, autoescaped); this module turns the JSON into
-figures and table rows. The figures are in :mod:`initsearch.report.compare_plots`.
+figures and table rows. The figures are in :mod:`initsearch.report.compare_plots`. A comparison
+judges on the test split, and every heading, axis and label says so.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from initsearch.compare.metrics import EPOCHS_TO_TARGET, LABELS, METRICS
 from initsearch.errors import ConfigError
 from initsearch.report.compare_plots import (
     convergence_figure,
@@ -27,15 +29,6 @@ TEMPLATE = "compare_report.html.j2"
 REQUIRED_KEYS = ("study", "schemes", "stats")
 STATUSES = ("completed", "diverged", "stopped", "failed")
 MAX_PROBLEMS = 100  # runs listed with their reason; the rest are counted
-
-# metric -> (label, +1 if higher is better, -1 if lower is better)
-METRICS: dict[str, tuple[str, int]] = {
-    "first_epoch_accuracy": ("First-epoch accuracy", 1),
-    "final_accuracy": ("Final accuracy", 1),
-    "final_val_loss": ("Final validation loss", -1),
-    "area_under_loss": ("Area under the training loss curve", -1),
-    "epochs_to_target": ("Epochs to the target accuracy", -1),
-}
 
 
 def load_compare(source: str | Path | dict) -> dict:
@@ -91,9 +84,9 @@ def direction(data: dict, metric: str) -> int:
     """+1 when higher is better, -1 when lower is, 0 when unknown: the comparison's own
     ``metrics`` entry when it has one, else the known metrics."""
     declared = ((data.get("metrics") or {}).get(metric) or {}).get("higher_is_better")
-    if isinstance(declared, bool):
-        return 1 if declared else -1
-    return METRICS.get(metric, ("", 0))[1]
+    if not isinstance(declared, bool):
+        declared = METRICS.get(metric)
+    return 0 if declared is None else 1 if declared else -1
 
 
 def _verdict(sign: int, vs: dict) -> str:
@@ -117,9 +110,9 @@ def stat_tables(data: dict) -> list[dict[str, Any]]:
     known = [m for m in METRICS if m in by_metric] + [m for m in by_metric if m not in METRICS]
     tables = []
     for metric in known:
-        label = METRICS.get(metric, (metric.replace("_", " ").capitalize(), 0))[0]
+        label = LABELS.get(metric, metric.replace("_", " ").capitalize())
         sign = direction(data, metric)
-        if metric == "epochs_to_target" and finite(data.get("target_accuracy")) is not None:
+        if metric == EPOCHS_TO_TARGET and finite(data.get("target_accuracy")) is not None:
             label = f"{label} ({fmt(data['target_accuracy'])})"
         rows = []
         for r in sorted(by_metric[metric], key=lambda r: rank.get(r["scheme"], (True, len(order)))):
