@@ -10,7 +10,17 @@ import numpy as np
 import pytest
 
 from initsearch.compare.analysis import analyse, scheme_stats
-from initsearch.compare.stats import cohens_dz, holm, mean_ci, paired_test, spearman
+from initsearch.compare.stats import (
+    ALPHA,
+    SeedNoise,
+    cohens_dz,
+    detectable_difference,
+    holm,
+    mean_ci,
+    paired_test,
+    seed_noise,
+    spearman,
+)
 
 
 def test_constant_shift_with_small_noise_is_significant():
@@ -129,9 +139,9 @@ def _run(seed, status="completed", first=0.5, final=0.8, loss=0.5, aul=1.0, ett=
         "seed": seed,
         "status": status,
         "summary": {
-            "first_epoch_accuracy": first,
-            "final_accuracy": final,
-            "final_val_loss": loss,
+            "first_epoch_test_accuracy": first,
+            "test_accuracy": final,
+            "test_loss": loss,
             "area_under_loss": aul,
             "epochs_to_target": ett,
         },
@@ -155,7 +165,7 @@ def test_scheme_stats_exclude_diverged_runs_count_them_and_drop_their_pairs():
     good.append(_run(4, status="diverged", final=0.1))  # its partial value must not count
     noise = [_run(s, final=0.80 + 0.01 * s + (0.004 if s % 2 else -0.004)) for s in range(5)]
     rows = scheme_stats(_payload({"kaiming": ref, "good": good, "noise": noise}))
-    final = {r["scheme"]: r for r in rows if r["metric"] == "final_accuracy"}
+    final = {r["scheme"]: r for r in rows if r["metric"] == "test_accuracy"}
     assert final["good"]["n"] == 4 and final["good"]["diverged"] == 1
     assert final["good"]["mean"] == pytest.approx(
         np.mean([0.85 + 0.01 * s for s in range(4)]), abs=1e-3
@@ -191,6 +201,53 @@ def test_analyse_adds_correlations_over_completed_runs():
     runs.append(_run(7, first=0.9, le=None))  # not measured: left out
     out = analyse(_payload({"kaiming": runs}, seeds=range(8)))
     corr = {c["y"]: c for c in out["correlations"]}
-    assert corr["first_epoch_accuracy"]["n"] == 6
-    assert corr["first_epoch_accuracy"]["spearman_r"] == pytest.approx(1.0)
+    assert corr["first_epoch_test_accuracy"]["n"] == 6
+    assert corr["first_epoch_test_accuracy"]["spearman_r"] == pytest.approx(1.0)
     assert {r["metric"] for r in out["stats"]} == set(out["metrics"])
+
+
+def test_detectable_difference_reaches_the_asked_power():
+    from scipy import stats
+
+    n, sd = 10, 0.02
+    diff = detectable_difference(sd, n)
+    assert diff is not None and diff > 0
+    # power of the two-sided paired t-test at that true difference, from the noncentral t
+    crit, nc = stats.t.ppf(1 - ALPHA / 2, n - 1), diff / sd * math.sqrt(n)
+    power = stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+    assert power == pytest.approx(0.8, abs=1e-4)
+    assert detectable_difference(2 * sd, n) == pytest.approx(2 * diff)  # linear in the spread
+    by_n = [detectable_difference(sd, k) for k in (2, 3, 5, 10, 30, 100)]
+    assert all(a > b for a, b in zip(by_n, by_n[1:], strict=False))
+    assert detectable_difference(sd, n, alpha=0.01) > diff  # a stricter level needs more
+    assert detectable_difference(sd, 1) is None
+    assert detectable_difference(None, n) is None
+    assert detectable_difference(math.nan, n) is None
+    assert detectable_difference(0.0, n) == 0.0
+
+
+def test_seed_noise_matches_a_hand_computation():
+    noise = seed_noise(
+        {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 2.0, 5.0, None], "gone": [None, math.nan] * 2}
+    )
+    # sd: var(a) = 5/3 on 3 dof, var(b) = 3 on 2 dof -> (5 + 6) / 5
+    assert noise.sd == pytest.approx(math.sqrt(11 / 5))
+    # sd_diff: a - b on seeds 0..2 = [-1, 0, -2], variance 1
+    assert noise.sd_diff == pytest.approx(1.0)
+    assert (noise.n_seeds, noise.n_arms) == (4, 2)
+    assert noise.detectable(4) == detectable_difference(1.0, 4)
+    alone = seed_noise({"a": [1.0, 2.0], "b": [3.0, None]})
+    assert alone.sd == pytest.approx(math.sqrt(0.5)) and alone.sd_diff is None
+    assert alone.detectable(10) is None
+    assert seed_noise({}) == SeedNoise(None, None, 0, 0)
+    with pytest.raises(ValueError, match="aligned by seed"):
+        seed_noise({"a": [1.0, 2.0], "b": [1.0]})
+
+
+def test_paired_noise_is_what_a_shared_seed_effect_leaves():
+    rng = np.random.default_rng(6)
+    seed_effect = rng.normal(0, 0.05, 400)  # same data order for every arm on a seed
+    arms = {k: 0.7 + seed_effect + rng.normal(0, 0.01, 400) for k in "abc"}
+    noise = seed_noise(arms)
+    assert noise.sd == pytest.approx(math.hypot(0.05, 0.01), rel=0.1)
+    assert noise.sd_diff == pytest.approx(0.01 * math.sqrt(2), rel=0.1)

@@ -1,5 +1,6 @@
 """Statistics of a comparison: means with t intervals, paired tests against the reference by
-seed, Holm's correction, paired effect sizes and Spearman correlations.
+seed, Holm's correction, paired effect sizes, Spearman correlations, and the seed noise that
+bounds the smallest difference a paired design detects.
 
 Choices, and why:
 - **Primary test: the paired t-test** on the per-seed differences (scheme - reference). With the
@@ -23,7 +24,7 @@ Choices, and why:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -181,6 +182,86 @@ def spearman(
     r, p = float(result.statistic), float(result.pvalue)
     return Correlation(
         x_name, y_name, n, r if math.isfinite(r) else None, p if math.isfinite(p) else None
+    )
+
+
+def detectable_difference(
+    sd_diff: float | None, n: int, alpha: float = ALPHA, power: float = 0.8
+) -> float | None:
+    """The smallest true mean difference a two-sided paired t-test on ``n`` pairs detects with
+    probability ``power`` at level ``alpha``: d_z* sd_diff, where d_z* is the effect size
+    (mean / sd of the differences) at which the noncentral t with n - 1 degrees of freedom and
+    noncentrality d_z sqrt(n) exceeds the critical value with that probability (statsmodels'
+    ``TTestPower``). None for fewer than two pairs or an unknown spread; 0 for no spread."""
+    if n < 2 or sd_diff is None or not math.isfinite(sd_diff):
+        return None
+    if sd_diff == 0.0:
+        return 0.0
+    from statsmodels.stats.power import TTestPower
+
+    effect = TTestPower().solve_power(
+        effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided"
+    )
+    return abs(float(effect)) * float(sd_diff)
+
+
+@dataclass(frozen=True)
+class SeedNoise:
+    """How much a value moves from seed to seed, alone (``sd``) and as a paired difference
+    between two arms on the same seed (``sd_diff``).
+
+    ``sd_diff``, not ``sd``, decides what a paired design detects: the paired t-test divides
+    the mean difference by sd_diff / sqrt(n). With a shared seed effect (same data order for
+    every arm) sd_diff**2 = 2 sd**2 (1 - rho), rho the correlation of two arms across seeds,
+    so the seed effect cancels and sd_diff can be far below sd sqrt(2). ``sd`` is reported
+    for reading the intervals of single arms. None where not estimable (too few values)."""
+
+    sd: float | None
+    sd_diff: float | None
+    n_seeds: int
+    n_arms: int
+
+    def detectable(self, n: int, alpha: float = ALPHA, power: float = 0.8) -> float | None:
+        """:func:`detectable_difference` at ``n`` pairs with this noise's ``sd_diff``."""
+        return detectable_difference(self.sd_diff, n, alpha, power)
+
+
+def _pooled_sd(samples: list[np.ndarray]) -> float | None:
+    """sqrt(sum (k - 1) var_k / sum (k - 1)) over samples of two or more values (ddof 1)."""
+    used = [x for x in samples if len(x) >= 2]
+    dof = sum(len(x) - 1 for x in used)
+    if dof == 0:
+        return None
+    return math.sqrt(sum((len(x) - 1) * float(x.var(ddof=1)) for x in used) / dof)
+
+
+def seed_noise(values_by_arm: Mapping[str, Sequence[float | None]]) -> SeedNoise:
+    """Seed noise of arms whose values are aligned by seed (None, NaN, +-inf = missing).
+
+    ``sd``: the pooled within-arm standard deviation over arms with two or more finite values.
+    ``sd_diff``: the pooled standard deviation of the paired differences of every pair of arms
+    over the seeds both have (two or more). ``n_seeds``: the most finite values of one arm;
+    ``n_arms``: the arms with any finite value."""
+    arrays = {
+        k: np.array([math.nan if v is None else float(v) for v in vs], dtype=float)
+        for k, vs in values_by_arm.items()
+    }
+    lengths = {len(x) for x in arrays.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"values_by_arm must be aligned by seed; lengths differ: {lengths}")
+    masks = {k: np.isfinite(x) for k, x in arrays.items()}
+    names = [k for k in arrays if masks[k].any()]
+    within = [arrays[k][masks[k]] for k in names]
+    diffs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            both = masks[a] & masks[b]
+            diffs.append(arrays[a][both] - arrays[b][both])
+    return SeedNoise(
+        sd=_pooled_sd(within),
+        sd_diff=_pooled_sd(diffs),
+        n_seeds=max((len(x) for x in within), default=0),
+        n_arms=len(names),
     )
 
 
