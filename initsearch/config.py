@@ -43,6 +43,7 @@ class DataConfig(Strict):
     root: str | None = DataSpec.root
     download: bool = DataSpec.download
     limit: int | None = Field(default=DataSpec.limit, ge=1)
+    val_fraction: float | None = Field(default=DataSpec.val_fraction, gt=0, lt=1)
 
 
 class ModelConfig(Strict):
@@ -80,13 +81,25 @@ class TrainConfig(Strict):
 
 
 class SearchConfig(Strict):
-    """Per-layer scale factors s_i = exp(u_i), u_i uniform-ish in [log(low), log(high)]."""
+    """What the sampler searches over the base init (initsearch.search.space).
+
+    ``space: per_layer``: one log-scale per layer (or per tied group), each in
+    [log(scale_low), log(scale_high)]. ``space: profile``: three numbers, log s_i = a + b t_i +
+    c t_i^2 with t_i the layer's depth relative to the pivot (middle depth) over the half-range,
+    so t runs from about -1 (first layer) to +1 (head); a in [log(scale_low),
+    log(scale_high)], b in ``profile_slope``, c in ``profile_curvature``. The emergence rule is
+    the point a = 0, b = log(alpha) * half-range, c = 0, and Kaiming (all ones) is the origin
+    (docs/search-spaces.md).
+    """
 
     base_init: str = "kaiming"
+    space: Literal["per_layer", "profile"] = "per_layer"
     scale_low: float = Field(default=0.25, gt=0)
     scale_high: float = Field(default=4.0, gt=0)
     groups: list[list[int]] | None = None
     emergence_alpha: tuple[float, float] | None = None
+    profile_slope: tuple[float, float] = (-1.5, 1.5)
+    profile_curvature: tuple[float, float] = (-1.0, 1.0)
 
     @model_validator(mode="after")
     def _bounds(self) -> SearchConfig:
@@ -101,6 +114,16 @@ class SearchConfig(Strict):
                     f"emergence_alpha must be [low, high] with 0 < low < high, "
                     f"got {list(self.emergence_alpha)}"
                 )
+        for key in ("profile_slope", "profile_curvature"):
+            lo, hi = getattr(self, key)
+            if not lo < hi:
+                raise ValueError(f"{key} must be [low, high] with low < high, got {[lo, hi]}")
+        if self.space == "profile" and (self.groups or self.emergence_alpha):
+            raise ValueError(
+                "space: profile already ties every layer to three numbers (and contains the "
+                "emergence rule); remove search.groups and search.emergence_alpha, or use "
+                "space: per_layer"
+            )
         if self.groups is not None:
             flat = [i for g in self.groups for i in g]
             if len(flat) != len(set(flat)) or any(i < 0 for i in flat):
@@ -176,6 +199,23 @@ class BudgetConfig(Strict):
         return self
 
 
+class ConfirmConfig(Strict):
+    """The confirmation stage (initsearch.confirm): after the search, the ``top_k`` best
+    searched configurations (by their mean validation objective) and every baseline train again
+    on ``seeds`` fresh paired seeds (``first_seed``, ``first_seed`` + 1, ...; disjoint from the
+    search's) and are judged on the test split. ``after_search``: ``study start`` runs it once
+    the search budget is spent (``initsearch study confirm`` runs it on demand)."""
+
+    after_search: bool = True
+    top_k: int = Field(default=3, ge=1)
+    seeds: int = Field(default=10, ge=2)
+    first_seed: int = Field(default=1000, ge=0)
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.first_seed, self.first_seed + self.seeds))
+
+
 class RayConfig(Strict):
     """Where trials run. ``cpus_per_trial``/``gpus_per_trial`` are the Ray resources of one
     task, which trains one trial or one pack. ``pack``: trials trained together as one
@@ -201,26 +241,38 @@ class StudyConfig(Strict):
     pruner: PrunerConfig = PrunerConfig()
     baselines: BaselinesConfig = BaselinesConfig()
     budget: BudgetConfig = BudgetConfig()
+    confirm: ConfirmConfig = ConfirmConfig()
     storage: str | None = None
     tracking_uri: str | None = None
     ray: RayConfig = RayConfig()
     workdir: str = "runs"
 
-    def trial_spec(self, init: InitSpec, seed: int) -> TrialSpec:
+    @model_validator(mode="after")
+    def _fresh_confirmation_seeds(self) -> StudyConfig:
+        overlap = sorted(set(self.budget.seeds) & set(self.confirm.seed_list))
+        if overlap:
+            raise ValueError(
+                f"confirm seeds {list(self.confirm.seed_list)} overlap the search's seeds "
+                f"{list(self.budget.seeds)} at {overlap}: the confirmation must re-measure on "
+                "fresh seeds; raise confirm.first_seed"
+            )
+        return self
+
+    def trial_spec(self, init: InitSpec, seed: int, test_split: bool = False) -> TrialSpec:
         """The engine spec of one trial of this study (the sections use the engine specs'
-        field names; the optimizer is ``train.optimizer``)."""
+        field names; the optimizer is ``train.optimizer``). ``test_split``: also measure the
+        test split (confirmation and comparisons only; the search sees validation only)."""
         train = self.train.model_dump()
         return TrialSpec(
             model=spec_from(ModelSpec, self.model.model_dump()),
             data=spec_from(DataSpec, self.data.model_dump()),
             init=init,
             optimizer=spec_from(OptimizerSpec, {**train, "name": self.train.optimizer}),
-            budget=spec_from(
-                Budget, {**train, "target_accuracy": self.objective.target_accuracy}
-            ),
+            budget=spec_from(Budget, {**train, "target_accuracy": self.objective.target_accuracy}),
             seed=seed,
             device=self.train.device,
             bf16=self.train.bf16,
+            test_split=test_split,
         )
 
     @property

@@ -14,6 +14,8 @@ STUDY_LAYER_DEPTHS = "layer_depths"
 STUDY_MLFLOW_PARENT = "mlflow_parent_run_id"
 STUDY_TRACKING_URI = "tracking_uri"  # relative to the study's folder when it lies inside it
 STUDY_COMPARED = "compared_study"  # on a comparison: the study it compares
+STUDY_CONFIRMED = "confirmed_study"  # on a confirmation: the study it confirms
+STUDY_VERDICT = "verdict"  # on a study: its confirmation's verdict (initsearch.confirm)
 DRIVER_BEAT_PREFIX = "driver:"  # + driver id -> time of its last heartbeat
 
 # ---- Optuna trial user attributes ----------------------------------------------------------
@@ -23,6 +25,9 @@ INIT = "init"  # the trial's InitSpec.to_dict()
 APPLIED_SCALES = "applied_scales"  # scheme factors x spec scales, as the init applied them
 LOG_EMERGENCE = "log_emergence"
 VAL_ACCURACY_CURVE = "val_accuracy_curve"
+SEED_VALUES = "seed_values"  # the first objective on each seed, in seed order (validation)
+ARM_KIND = "arm_kind"  # on a confirmation trial: "baseline" | "searched"
+SOURCE_TRIAL = "source_trial"  # on a confirmation trial of a searched arm: the study's trial
 MLFLOW_RUN_ID = "mlflow_run_id"
 PID = "pid"
 NODE_ID = "node_id"
@@ -41,6 +46,7 @@ PAIR_ATTRS = (BASELINE, SCHEME, SEED, INIT, SETUP)
 EXPERIMENT_PREFIX = "initsearch/"
 TAG_ROLE = "initsearch.role"  # "study" (parent run) | "trial" (child run)
 TAG_STATE = "initsearch.state"
+TAG_STAGE = "initsearch.stage"  # "search" | "confirmation"
 TAG_PREFIX = "initsearch."  # + baseline | reason | error | retry_of | node_id
 TAG_STUDY = "optuna.study"
 TAG_STORAGE = "optuna.storage"

@@ -16,6 +16,8 @@ def tiny_study(workdir, name: str = "tiny", **overrides: Any) -> StudyConfig:
         "baselines": {"schemes": ["kaiming", "xavier", "emergence"], "emergence_alphas": [1.1]},
         "pruner": {"name": "none"},
         "budget": {"trials": 6},
+        # the confirmation stage has tests of its own (tests/test_confirm.py)
+        "confirm": {"after_search": False, "top_k": 1, "seeds": 2},
         "workdir": str(workdir),
     }
     for key, value in overrides.items():

@@ -10,7 +10,17 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "initsearch"
 ENGINE = ("data", "models", "inits", "train")
-ABOVE_ENGINE = ("search", "run", "tracking", "compare", "report", "cli", "cluster", "dashboard")
+ABOVE_ENGINE = (
+    "search",
+    "run",
+    "tracking",
+    "compare",
+    "confirm",
+    "report",
+    "cli",
+    "cluster",
+    "dashboard",
+)
 HEAVY = ("optuna", "ray", "mlflow")
 # Bottom to top (docs/architecture.md): a package imports only packages on earlier rows.
 LAYERS = (
@@ -26,6 +36,7 @@ LAYERS = (
     ("config",),
     ("search",),
     ("compare",),
+    ("confirm",),
     ("report",),
     ("cluster", "dashboard"),
     ("cli",),
@@ -74,9 +85,7 @@ def graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = {}
     for name, path in known.items():
         edges[name] = {
-            m
-            for m, _ in imports(path)
-            if m in known and m != name and not name.startswith(f"{m}.")
+            m for m, _ in imports(path) if m in known and m != name and not name.startswith(f"{m}.")
         }
     return edges
 

@@ -69,15 +69,19 @@ def test_files_that_are_not_studies(tmp_path):
 def test_trial_spec_carries_the_study_settings():
     from initsearch.inits import InitSpec
 
-    cfg = parse_study({"name": "x", "train": {"epochs": 3, "lr": 0.1},
-                       "objective": {"metric": "seconds_to_target", "target_accuracy": 0.5},
-                       "budget": {"seeds_per_trial": 3, "first_seed": 7}})
+    cfg = parse_study(
+        {
+            "name": "x",
+            "train": {"epochs": 3, "lr": 0.1},
+            "objective": {"metric": "seconds_to_target", "target_accuracy": 0.5},
+            "budget": {"seeds_per_trial": 3, "first_seed": 7},
+        }
+    )
     spec = cfg.trial_spec(InitSpec(scales=(1.0, 2.0)), seed=7)
     assert spec.budget.epochs == 3 and spec.optimizer.lr == 0.1
     assert spec.budget.target_accuracy == 0.5
     assert cfg.budget.seeds == (7, 8, 9)
     assert cfg.objective.directions == ["minimize"]
-
 
 
 def test_every_sampler_name_builds():
@@ -99,3 +103,26 @@ def test_every_pruner_name_builds():
         assert isinstance(build_pruner({"name": name}, epochs=5), optuna.pruners.BasePruner)
     kept = build_pruner(PrunerConfig(name="percentile", percentile=25.0), epochs=5)
     assert isinstance(kept, optuna.pruners.PercentilePruner)
+
+
+def test_confirmation_seeds_must_be_fresh_and_test_split_is_opt_in():
+    from initsearch.inits import InitSpec
+
+    cfg = parse_study({"name": "x", "budget": {"seeds_per_trial": 3}})
+    assert not set(cfg.budget.seeds) & set(cfg.confirm.seed_list)
+    assert cfg.confirm.top_k == 3 and len(cfg.confirm.seed_list) == 10
+    assert cfg.trial_spec(InitSpec(), seed=0).test_split is False
+    assert cfg.trial_spec(InitSpec(), seed=0, test_split=True).test_split is True
+    with pytest.raises(ConfigError, match="overlap the search's seeds .* raise confirm.first_seed"):
+        parse_study({"name": "x", "budget": {"first_seed": 999, "seeds_per_trial": 3}})
+    with pytest.raises(ConfigError, match="confirm.seeds"):
+        parse_study({"name": "x", "confirm": {"seeds": 1}})
+
+
+def test_val_fraction_reaches_the_data_spec():
+    from initsearch.inits import InitSpec
+
+    cfg = parse_study({"name": "x", "data": {"name": "digits", "val_fraction": 0.25}})
+    assert cfg.trial_spec(InitSpec(), seed=0).data.val_fraction == 0.25
+    with pytest.raises(ConfigError, match="data.val_fraction"):
+        parse_study({"name": "x", "data": {"val_fraction": 1.5}})

@@ -24,8 +24,15 @@ def start(
     trials: Annotated[int | None, typer.Option(help="override budget.trials")] = None,
     inline: Annotated[bool, typer.Option(help="run trials in this process, no Ray")] = False,
     workdir: Annotated[str | None, typer.Option(help="override the study's workdir")] = None,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            help="run the confirmation stage after the search (default: confirm.after_search)"
+        ),
+    ] = True,
 ) -> None:
-    """Create the study, or resume it; run baselines, then search until the budget is spent."""
+    """Create the study, or resume it; run baselines, then search until the budget is spent,
+    then confirm the best searched configurations against the baselines on fresh seeds."""
     from initsearch.config import load_study
     from initsearch.run.driver import StudyProgress
     from initsearch.run.pool import make_pool
@@ -53,6 +60,8 @@ def start(
             driver = study_driver(cfg, pool, on_progress=show)
             progress.update(task, completed=driver.done(), info=f"{pool.workers} workers")
             driver.run()
+        if confirm and cfg.confirm.after_search:
+            _confirm_after_search(cfg, driver, pool, console)
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted: running trials were marked failed and will be "
@@ -64,6 +73,58 @@ def start(
     from initsearch.cli.study_status import print_status
 
     print_status(cfg, driver.study, Console())
+
+
+def _confirm_after_search(cfg, driver, pool, console: Console) -> None:
+    """The confirmation once the search's trial budget is spent (a search cut short by its
+    time limit leaves the confirmation to ``study confirm``)."""
+    from initsearch.cli.study_confirm import confirm_study
+
+    left = driver.source.remaining()
+    if left:
+        console.print(
+            f"[yellow]the search stopped with {left} trials of its budget left; no "
+            f"confirmation yet: run `initsearch study confirm {cfg.name}` when it is done[/]"
+        )
+        return
+    confirm_study(cfg, driver.study, pool, console)
+
+
+@app.command("confirm")
+def confirm_cmd(
+    study: Annotated[str, typer.Argument(help="study name or its YAML file")],
+    top: Annotated[
+        int | None, typer.Option(min=1, help="searched configurations (default: confirm.top_k)")
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option(min=2, help="fresh paired seeds (default: confirm.seeds)")
+    ] = None,
+    workdir: Annotated[str, typer.Option(help="where studies keep their files")] = "runs",
+    storage: Annotated[str | None, typer.Option(help="storage URL (default: journal)")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+    workers: Annotated[int | None, typer.Option(help="trials at once (default: CPUs)")] = None,
+    inline: Annotated[bool, typer.Option(help="run trials in this process, no Ray")] = False,
+) -> None:
+    """Re-run the top searched configurations and every baseline on fresh paired seeds,
+    judge them on the test split, and give the study its verdict (resumable)."""
+    from initsearch.cli.study_confirm import confirm_study, print_verdict
+    from initsearch.run.pool import make_pool
+    from initsearch.search.locate import locate_study
+
+    honour_ctrl_c()
+    cfg, found = locate_study(study, workdir=workdir, storage=storage)
+    console = Console(stderr=True)
+    pool = make_pool(cfg.ray, inline, ray_address, workers)
+    try:
+        verdict = confirm_study(cfg, found, pool, console, top, seeds)
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted: finished runs are kept; run the same command again to resume[/]"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        pool.shutdown()
+    print_verdict(verdict, Console())
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The status table of a study: states, best trial and its scale profile, baselines' ranks."""
+"""The status of a study: its verdict first (when confirmed), then states, the search's seed
+noise, the best trial and its scale profile, and the baselines' ranks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,33 @@ def ranked(study: optuna.Study, cfg: StudyConfig) -> list[optuna.trial.FrozenTri
     return sorted(done, key=lambda t: t.values[0], reverse=maximise)
 
 
+def verdict_lines(study: optuna.Study, console: Console) -> None:
+    """The kept verdict (and whether the search has moved on since), or how to get one."""
+    from initsearch.confirm import searched_count, stored_verdict
+    from initsearch.report.verdict_table import print_verdict
+
+    kept = stored_verdict(study)
+    if kept is None:
+        console.print(
+            f"[bold]verdict:[/] none yet (the confirmation runs after the search; "
+            f"`initsearch study confirm {study.study_name}` runs it now)"
+        )
+        return
+    verdict, record = kept
+    seen, now = record.get("searched_trials_seen", 0), searched_count(study)
+    stale = (
+        f"the search has {now - seen} more completed trials than this verdict saw; run "
+        f"`initsearch study confirm {study.study_name}` again"
+        if now > seen
+        else None
+    )
+    print_verdict(verdict, console, stale)
+
+
 def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> None:
+    from initsearch.confirm import search_noise
+
+    verdict_lines(study, console)
     trials = study.get_trials(deepcopy=False)
     states: dict[str, int] = {}
     for t in trials:
@@ -28,6 +55,8 @@ def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> Non
         + "  ".join(f"{k.lower()} {v}" for k, v in sorted(states.items()))
     )
     metric = " / ".join(cfg.objective.metrics)
+    noise = search_noise(study, cfg.budget.seeds_per_trial)
+    console.print(noise.describe(cfg.objective.metric))
     order = ranked(study, cfg)
     if not order:
         console.print("no completed trial yet")

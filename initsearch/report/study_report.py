@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import contract
 from initsearch.config import StudyConfig
+from initsearch.confirm import search_noise, searched_count, stored_verdict
 from initsearch.inits import find_scheme
 from initsearch.jsonsafe import dumps
 from initsearch.report.emergence_fit import default_pivot, try_fit, verdict
@@ -217,6 +218,29 @@ def _trial_rows(trials: list[FrozenTrial], ranking: _Ranking) -> list[dict[str, 
     return rows
 
 
+def _verdict(study: optuna.Study) -> dict[str, Any] | None:
+    """The kept verdict record (initsearch.confirm.result), with how many searched trials the
+    search has completed since."""
+    kept = stored_verdict(study)
+    if kept is None:
+        return None
+    record = dict(kept[1])
+    record["searched_trials_now"] = searched_count(study)
+    return record
+
+
+def _noise(cfg: StudyConfig, study: optuna.Study) -> dict[str, Any]:
+    found = search_noise(study, cfg.budget.seeds_per_trial)
+    noise = found.noise
+    return {
+        "seeds_per_trial": found.seeds_per_trial,
+        "sd": noise.sd if noise else None,
+        "sd_diff": noise.sd_diff if noise else None,
+        "detectable": found.detectable,
+        "text": found.describe(cfg.objective.metric),
+    }
+
+
 def build_study_report(cfg: StudyConfig, study: optuna.Study, top_k: int = TOP_K) -> dict:
     """Every number of the report, as a JSON-able dict (see the module docstring)."""
     trials = study.get_trials(deepcopy=False)
@@ -239,6 +263,8 @@ def build_study_report(cfg: StudyConfig, study: optuna.Study, top_k: int = TOP_K
         states[t.state.name] = states.get(t.state.name, 0) + 1
     return {
         "study": cfg.name,
+        "verdict": _verdict(study),
+        "seed_noise": _noise(cfg, study),
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "metric": cfg.objective.metrics[0],
         "metrics": list(cfg.objective.metrics),

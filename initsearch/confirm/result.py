@@ -1,0 +1,104 @@
+"""From a confirmation's finished runs to the study's verdict, and where the verdict is kept.
+
+Each arm's runs give, per fresh seed, the objective on the validation split (used only to
+pick the best baseline) and on the test split (used to judge); a run that diverged or failed
+gives neither. The rules are :func:`initsearch.confirm.verdict.decide`'s. The verdict is
+written to ``<workdir>/<study>/confirm/verdict.json`` and stored on the study itself (user
+attribute ``verdict``), so ``study status`` and ``study report`` lead with it without
+re-reading every run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from initsearch.compare.collect import collect
+from initsearch.compare.plan import load_comparison_study
+from initsearch.confirm.plan import ConfirmPlan
+from initsearch.confirm.verdict import Arm, Verdict, decide
+from initsearch.contract import BASELINE, STUDY_VERDICT
+from initsearch.jsonsafe import finite_or_none
+from initsearch.run.objective import SUMMARY_KEY, test_metric
+
+
+def _value(run: dict[str, Any] | None, key: str) -> float | None:
+    if run is None or run["status"] != "completed":
+        return None
+    value = run["summary"].get(key)
+    return float(value) if value is not None else None
+
+
+def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
+    """One :class:`Arm` per scheme of the collected payload, values aligned with the seeds."""
+    val_key, test_key = SUMMARY_KEY[plan.metric], test_metric(plan.metric)
+    arms = []
+    for scheme in payload["schemes"]:
+        runs = {r["seed"]: r for r in scheme["runs"]}
+        arms.append(
+            Arm(
+                name=scheme["name"],
+                kind=plan.kind(scheme["name"]),  # type: ignore[arg-type]
+                val=tuple(_value(runs.get(s), val_key) for s in plan.seeds),
+                test=tuple(_value(runs.get(s), test_key) for s in plan.seeds),
+            )
+        )
+    return arms
+
+
+def judge(plan: ConfirmPlan) -> Verdict:
+    """The verdict from what the confirmation's storage holds now."""
+    payload = collect(plan.compare, load_comparison_study(plan.compare))
+    return decide(arms_of(plan, payload), plan.seeds, test_metric(plan.metric), plan.maximize)
+
+
+def searched_count(study: optuna.Study) -> int:
+    """Completed searched trials: a verdict older than the search says so."""
+    return sum(
+        BASELINE not in t.user_attrs
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    )
+
+
+def verdict_record(plan: ConfirmPlan, verdict: Verdict, study: optuna.Study) -> dict[str, Any]:
+    """What is kept of a verdict: itself, which trial each searched arm re-ran, and how much
+    of the search it saw."""
+    return finite_or_none(
+        {
+            "verdict": verdict.to_dict(),
+            "sentence": verdict.sentence,
+            "confirmation_study": plan.name,
+            "searched_arms": [
+                {"arm": s.name, "trial": s.trial, "search_value": s.value, "init": s.init.to_dict()}
+                for s in plan.searched
+            ],
+            "searched_trials_seen": searched_count(study),
+        }
+    )
+
+
+def keep_verdict(plan: ConfirmPlan, verdict: Verdict, study: optuna.Study, folder: Path) -> Path:
+    """Store the verdict on the study and in ``folder/verdict.json``; returns the file."""
+    record = verdict_record(plan, verdict, study)
+    study.set_user_attr(STUDY_VERDICT, record)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "verdict.json"
+    path.write_text(json.dumps(record, indent=2))
+    return path
+
+
+def stored_verdict(study: optuna.Study) -> tuple[Verdict, dict[str, Any]] | None:
+    """The study's kept verdict and its record, or None when it has not been confirmed."""
+    record = study.user_attrs.get(STUDY_VERDICT)
+    if not record:
+        return None
+    return Verdict.from_dict(record["verdict"]), record
+
+
+def confirm_dir(cfg_workdir: str, study_name: str) -> Path:
+    """``<workdir>/<study>/confirm``."""
+    return Path(cfg_workdir) / study_name / "confirm"

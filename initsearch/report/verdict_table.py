@@ -1,0 +1,44 @@
+"""The verdict on the terminal: its sentence, then one row per arm of the confirmation."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from initsearch.confirm.verdict import Verdict, metric_name
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "< 0.001" if value < 0.001 else f"{value:.2g}"
+
+
+def print_verdict(verdict: Verdict, console: Console, stale: str | None = None) -> None:
+    """The verdict's sentence, then one row per arm: test mean [CI], difference to the best
+    baseline [CI] and Holm-adjusted p."""
+    console.print(f"[bold]verdict:[/] {verdict.sentence}")
+    if stale:
+        console.print(f"[yellow]{stale}[/]")
+    metric = metric_name(verdict.metric)
+    table = Table(title=f"confirmation on the test split ({len(verdict.seeds)} fresh seeds)")
+    columns = ("arm", "kind", "n", f"{metric} [95% CI]", "vs best baseline [95% CI]", "p_adj")
+    for column in columns:
+        left = column in ("arm", "kind")
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "arm")
+    for row in verdict.rows:
+        mean = f"{_num(row.test_mean)} [{_num(row.test_ci_low)}, {_num(row.test_ci_high)}]"
+        if row.diff is None:
+            diff, p_adj = ("best (by validation)" if row.arm == verdict.best_baseline else "-"), "-"
+        else:
+            low, high = _num(row.diff_ci_low, True), _num(row.diff_ci_high, True)
+            diff = f"{_num(row.diff, True)} [{low}, {high}]"
+            p_adj = _p(row.p_adjusted) + ("*" if row.significant else "")
+        table.add_row(row.arm, row.kind, str(row.n), mean, diff, p_adj)
+    console.print(table)
