@@ -193,6 +193,17 @@ def test_resumed_confirmation_trains_only_what_is_missing(tmp_path: Path) -> Non
     assert len(trials) == len(plan.compare.schemes) * len(plan.seeds)  # nothing re-ran
     assert judge(again).sentence == first.sentence
     assert not set(plan.seeds) & set(cfg.budget.seeds)  # fresh seeds
+    # tracked in the study's own MLflow experiment, marked as the confirmation stage
+    from mlflow import MlflowClient
+
+    from initsearch.stores import tracking_uri
+
+    client = MlflowClient(tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name))
+    experiment = client.get_experiment_by_name(f"initsearch/{cfg.name}")
+    runs = client.search_runs([experiment.experiment_id], max_results=500)
+    stages = [r.data.tags.get("initsearch.stage") for r in runs]
+    assert stages.count("confirmation") == len(trials) + 1  # its runs and their parent
+    assert "search" in stages
 
 
 def test_cli_confirm_and_status_lead_with_the_verdict(tmp_path: Path) -> None:
@@ -215,3 +226,22 @@ def test_cli_confirm_and_status_lead_with_the_verdict(tmp_path: Path) -> None:
     first_line = status.output.strip().splitlines()[0]
     assert first_line.startswith("verdict:")
     assert (tmp_path / cfg.name / "confirm" / "verdict.json").is_file()
+
+
+def test_the_study_report_leads_with_the_verdict_and_draws_it(tmp_path: Path) -> None:
+    from initsearch.report import write_study_report
+
+    cfg = tiny_study(tmp_path, budget={"trials": 4})
+    study = run_search(cfg)
+    empty = write_study_report(cfg, study, tmp_path / "before")
+    assert empty["verdict"] is None and "verdict_png" not in empty["files"]
+    assert any("verdict.png not written" in note for note in empty["notes"])
+    plan, verdict = confirm(cfg, study)
+    keep_verdict(plan, verdict, study, tmp_path / "confirm")
+    report = write_study_report(cfg, study, tmp_path / "after")
+    assert report["verdict"]["sentence"] == verdict.sentence
+    assert report["verdict"]["searched_trials_now"] == report["verdict"]["searched_trials_seen"]
+    assert Path(report["files"]["verdict_png"]).stat().st_size > 10_000
+    assert "smallest difference detectable" in report["seed_noise"]["text"] or (
+        "not measured" in report["seed_noise"]["text"]
+    )

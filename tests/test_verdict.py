@@ -126,7 +126,9 @@ def test_detectable_difference_is_positive_shrinks_with_seeds_and_is_holm_correc
     for seeds in (5, 20):
         arms = simulate(np.random.default_rng(4), equal_arms(), seeds=seeds)
         verdict = decide(arms, range(seeds), "test_accuracy", True)
-        noise = seed_noise({a.name: a.test for a in arms})
+        # the arms the claim compares: the searched ones and the best baseline
+        compared = [a for a in arms if a.kind == "searched" or a.name == verdict.best_baseline]
+        noise = seed_noise({a.name: a.test for a in compared})
         assert verdict.sd_diff == noise.sd_diff and verdict.sd_seed == noise.sd
         assert verdict.sd_diff < verdict.sd_seed  # the shared seed effect cancels in pairs
         # three searched tests: Holm's first step is at alpha / 3
@@ -155,3 +157,15 @@ def test_no_searched_arm_and_no_baseline():
         decide([Arm("searched#1", "searched", flat, flat)], [1, 2, 3], "test_accuracy", True)
     with pytest.raises(ValueError, match="one value \\(or None\\) per seed"):
         decide([Arm("kaiming", "baseline", flat, flat[:2])], [1, 2, 3], "test_accuracy", True)
+
+
+def test_an_unstable_baseline_that_is_not_the_bar_does_not_inflate_the_detectable_difference():
+    rng = np.random.default_rng(6)
+    arms = simulate(rng, equal_arms())
+    wild = tuple(float(v) for v in rng.uniform(0.1, 0.7, 10))
+    calm = decide(arms, range(10), "test_accuracy", True)
+    noisy = decide(
+        [*arms, Arm("wild", "baseline", (0.0,) * 10, wild)], range(10), "test_accuracy", True
+    )
+    assert noisy.best_baseline == calm.best_baseline != "wild"
+    assert noisy.detectable == pytest.approx(calm.detectable)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from initsearch.cli.consoles import stdout_console
 from initsearch.cli.interrupt import honour_ctrl_c
 from initsearch.cli.progress import trials_progress
 from initsearch.errors import ConfigError
@@ -92,7 +93,6 @@ def compare(
 ) -> None:
     """Train every scheme for N seeds (resuming), then test each against Kaiming by seed on
     the test split (the search saw validation only)."""
-    import sys
 
     from initsearch.compare import (
         output_dir,
@@ -132,7 +132,7 @@ def compare(
             pool.shutdown()
     payload = results(plan)
     json_path, csv_path = write_outputs(payload, output_dir(plan))
-    out = Console() if sys.stdout.isatty() else Console(width=170)
+    out = stdout_console()
     print_table(payload, out)
     from initsearch.report.html_report import write_compare_report
 

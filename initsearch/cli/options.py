@@ -34,6 +34,10 @@ DataName = Annotated[str, typer.Option(help="data set name")]
 DataRoot = Annotated[str | None, typer.Option(help="folder with data set files")]
 Download = Annotated[bool, typer.Option(help="allow fetching torchvision data")]
 Limit = Annotated[int | None, typer.Option(help="use only the first N training samples")]
+ValFraction = Annotated[
+    float | None,
+    typer.Option(help="share of the training data held out for validation (default: the set's)"),
+]
 InitName = Annotated[str, typer.Option(help="init scheme (see `initsearch inits list`)")]
 Scales = Annotated[str | None, typer.Option(help="per-layer scale factors, comma-separated")]
 InitOptions = Annotated[

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from initsearch.cli.consoles import stdout_console
 from initsearch.cli.interrupt import honour_ctrl_c
 from initsearch.cli.progress import trials_progress
 
@@ -72,7 +73,7 @@ def start(
         pool.shutdown()
     from initsearch.cli.study_status import print_status
 
-    print_status(cfg, driver.study, Console())
+    print_status(cfg, driver.study, stdout_console())
 
 
 def _confirm_after_search(cfg, driver, pool, console: Console) -> None:
@@ -87,7 +88,7 @@ def _confirm_after_search(cfg, driver, pool, console: Console) -> None:
             f"confirmation yet: run `initsearch study confirm {cfg.name}` when it is done[/]"
         )
         return
-    confirm_study(cfg, driver.study, pool, console)
+    confirm_study(cfg, driver.study, lambda: pool, console)
 
 
 @app.command("confirm")
@@ -114,7 +115,12 @@ def confirm_cmd(
     honour_ctrl_c()
     cfg, found = locate_study(study, workdir=workdir, storage=storage)
     console = Console(stderr=True)
-    pool = make_pool(cfg.ray, inline, ray_address, workers)
+    pools = []
+
+    def pool():
+        pools.append(make_pool(cfg.ray, inline, ray_address, workers))
+        return pools[-1]
+
     try:
         verdict = confirm_study(cfg, found, pool, console, top, seeds)
     except KeyboardInterrupt:
@@ -123,8 +129,9 @@ def confirm_cmd(
         )
         raise typer.Exit(130) from None
     finally:
-        pool.shutdown()
-    print_verdict(verdict, Console())
+        for made in pools:
+            made.shutdown()
+    print_verdict(verdict, stdout_console())
 
 
 @app.command()
@@ -137,7 +144,7 @@ def status(
     from initsearch.cli.study_status import print_status
     from initsearch.search.locate import locate_study
 
-    print_status(*locate_study(study, workdir=workdir, storage=storage), Console())
+    print_status(*locate_study(study, workdir=workdir, storage=storage), stdout_console())
 
 
 @app.command()
@@ -156,4 +163,4 @@ def report(
 
     cfg, found = locate_study(study, workdir=workdir, storage=storage)
     folder = out or report_dir(study, cfg, workdir)
-    print_report(write_study_report(cfg, found, folder, top_k=top_k), Console())
+    print_report(write_study_report(cfg, found, folder, top_k=top_k), stdout_console())

@@ -3,6 +3,8 @@ its own with ``initsearch study confirm NAME``; then the verdict, printed and ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import optuna
 from rich.console import Console
 
@@ -27,13 +29,13 @@ __all__ = ["confirm_study", "print_verdict"]
 def confirm_study(
     cfg: StudyConfig,
     study: optuna.Study,
-    pool: TrialPool,
+    pool: Callable[[], TrialPool],
     err: Console,
     top_k: int | None = None,
     seeds: int | None = None,
 ) -> Verdict:
-    """Train the confirmation's missing pairs (with a progress bar), then judge and keep the
-    verdict."""
+    """Train the confirmation's missing pairs (with a progress bar; ``pool`` is called only
+    when there are some, so judging again starts no Ray), then judge and keep the verdict."""
     plan = plan_confirmation(cfg, study, top_k, seeds)
     total, todo = len(plan.compare.schemes) * len(plan.seeds), confirmation_pending(plan)
     err.print(
@@ -48,7 +50,7 @@ def confirm_study(
             def show(p: StudyProgress) -> None:
                 progress.update(task, completed=p.done)
 
-            run_confirmation(plan, pool, show)
+            run_confirmation(plan, pool(), show)
     verdict = judge(plan)
     path = keep_verdict(plan, verdict, study, confirm_dir(cfg.workdir, cfg.name))
     err.print(f"[dim]verdict kept in {path}[/]")

@@ -17,9 +17,11 @@ The rules (they are the product):
 5. Outcome: "searched-wins" with a winner; "baseline-better" when no searched arm beats and
    every searched arm is significantly worse; "no-difference" otherwise; "no-search" when there
    is no searched arm. No baseline is an error.
-6. The smallest detectable difference (80% power) uses the seed noise of every arm's test
-   values (:class:`~initsearch.compare.stats.SeedNoise`, paired sd) at the largest n of the
-   searched tests and at level alpha / m (m searched tests): under Holm, a single true
+6. The smallest detectable difference (80% power) uses the seed noise of the arms the claim
+   compares: the searched arms and the best baseline (their test values' paired sd,
+   :class:`~initsearch.compare.stats.SeedNoise`; every arm when there is no searched one), so
+   an unstable baseline that is not the bar cannot inflate it. It is taken at the largest n of
+   the searched tests and at level alpha / m (m searched tests): under Holm, a single true
    improvement must reach that level to be declared.
 """
 
@@ -241,7 +243,8 @@ def decide(
     else:
         outcome = "no-difference"
     n = max((r.n_pairs for r in tested), default=None)
-    noise = seed_noise({a.name: a.test for a in arms})
+    compared = [a for a in arms if a.kind == "searched" or a.name == best.name]
+    noise = seed_noise({a.name: a.test for a in (compared if len(compared) > 1 else arms)})
     level = alpha / len(tested) if tested else alpha
     return Verdict(
         outcome=outcome,

@@ -15,11 +15,13 @@ import optuna
 
 from initsearch.report.study_html import history_html, importances_html, intermediate_html
 from initsearch.report.study_png import history_png, profile_png
+from initsearch.report.verdict_png import verdict_png
 
 
 def write_plots(report: dict, study: optuna.Study, out: Path) -> tuple[dict[str, Path], list[str]]:
     """Write every figure that the study's state allows; the rest are notes saying why not."""
     jobs = (
+        ("verdict_png", "verdict.png", lambda p: verdict_png(report.get("verdict"), p)),
         ("profile_png", "scale_profile.png", lambda p: profile_png(report, p)),
         ("history_png", "optimization_history.png", lambda p: history_png(report, p)),
         ("history_html", "optimization_history.html", lambda p: history_html(report, study, p)),
