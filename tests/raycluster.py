@@ -278,6 +278,14 @@ class LocalCluster:
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             node.proc.wait(timeout=10)
+        # SIGKILL is not instant (a worker holding much memory takes a moment to be torn
+        # down), and a worker the raylet was starting as it died may appear after the listing
+        deadline = time.monotonic() + 15
+        while (left := self.processes(name)) and time.monotonic() < deadline:
+            for pid, _ in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
 
     def close(self) -> list[tuple[int, str]]:
         """Kill every node and every process with the cluster's marker; returns what was
