@@ -49,7 +49,7 @@ from initsearch.train import (
 
 def base_spec(args: argparse.Namespace) -> TrialSpec:
     return TrialSpec(
-        model=ModelSpec("mlp", depth=4, width=128),
+        model=ModelSpec("mlp", depth=args.depth, width=args.width),
         data=DataSpec("mnist1d", limit=args.limit),
         optimizer=OptimizerSpec("sgd", lr=0.05),
         budget=Budget(epochs=args.epochs, batch_size=128),
@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seeds", default="2,4,8", help="comma-separated N")
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--depth", type=int, default=4, help="MLP hidden layers")
+    ap.add_argument("--width", type=int, default=128, help="MLP width")
     ap.add_argument("--limit", type=int, default=None, help="train samples (default: all)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
     ap.add_argument("--loss-tol", type=float, default=1e-3)
@@ -171,7 +173,7 @@ def main() -> None:
         judge(row, rounding, len(data.y_val), args)
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
     print(
-        f"{data.describe()}; MLP 4x128, {args.epochs} epochs, {where}, "
+        f"{data.describe()}; MLP {args.depth}x{args.width}, {args.epochs} epochs, {where}, "
         f"{torch.get_num_threads()} thread(s), load {os.getloadavg()[0]:.2f}"
     )
     print(
