@@ -245,3 +245,30 @@ def test_the_study_report_leads_with_the_verdict_and_draws_it(tmp_path: Path) ->
     assert "smallest difference detectable" in report["seed_noise"]["text"] or (
         "not measured" in report["seed_noise"]["text"]
     )
+
+
+def test_seconds_to_target_picks_the_bar_on_the_validation_curve() -> None:
+    from initsearch.confirm.result import arms_of
+
+    class Plan:
+        metric, seeds = "seconds_to_target", (1000,)
+
+        @staticmethod
+        def kind(name: str) -> str:
+            return "baseline"
+
+    def run(val_acc, test_seconds):
+        curve = {"val_accuracy": val_acc, "epoch_seconds": [1.0, 1.0, 1.0]}
+        return {
+            "seed": 1000,
+            "status": "completed",
+            "curve": curve,
+            "summary": {"seconds_to_target": test_seconds},
+        }
+
+    payload = {
+        "target_accuracy": 0.5,
+        "schemes": [{"name": "a", "runs": [run([0.2, 0.6, 0.7], 1.0)]}],
+    }
+    (arm,) = arms_of(Plan, payload)
+    assert arm.val == (2.0,) and arm.test == (1.0,)  # validation reached 0.5 in epoch 2

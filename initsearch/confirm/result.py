@@ -33,9 +33,27 @@ def _value(run: dict[str, Any] | None, key: str) -> float | None:
     return float(value) if value is not None else None
 
 
+def _seconds_on_validation(run: dict[str, Any] | None, target: float | None) -> float | None:
+    """Training seconds until the VALIDATION accuracy first reaches ``target`` (the collected
+    ``seconds_to_target`` is measured on the test curve, which must not pick the bar)."""
+    if run is None or run["status"] != "completed" or target is None:
+        return None
+    curve = run["curve"]
+    hit = next((i for i, a in enumerate(curve.get("val_accuracy") or []) if a >= target), None)
+    seconds = curve.get("epoch_seconds") or []
+    return float(sum(seconds[: hit + 1])) if hit is not None and len(seconds) > hit else None
+
+
 def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
     """One :class:`Arm` per scheme of the collected payload, values aligned with the seeds."""
     val_key, test_key = SUMMARY_KEY[plan.metric], test_metric(plan.metric)
+    target = payload.get("target_accuracy")
+
+    def val(run: dict[str, Any] | None) -> float | None:
+        if plan.metric == "seconds_to_target":
+            return _seconds_on_validation(run, target)
+        return _value(run, val_key)
+
     arms = []
     for scheme in payload["schemes"]:
         runs = {r["seed"]: r for r in scheme["runs"]}
@@ -43,7 +61,7 @@ def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
             Arm(
                 name=scheme["name"],
                 kind=plan.kind(scheme["name"]),  # type: ignore[arg-type]
-                val=tuple(_value(runs.get(s), val_key) for s in plan.seeds),
+                val=tuple(val(runs.get(s)) for s in plan.seeds),
                 test=tuple(_value(runs.get(s), test_key) for s in plan.seeds),
             )
         )
