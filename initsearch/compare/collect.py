@@ -40,6 +40,7 @@ from initsearch.contract import (
     RUN,
     STUDY_MLFLOW_PARENT,
 )
+from initsearch.train.curve import time_to_target
 
 SUMMARY_KEYS = (
     "first_epoch_test_accuracy",
@@ -90,15 +91,8 @@ def apply_target(run: dict[str, Any], target: float | None) -> None:
     """Epochs (1-based) and training seconds until the TEST accuracy first reaches
     ``target``; None when it never does, when the run has no test curve, or with no target."""
     acc, secs = run["curve"].get(ACCURACY_CURVE) or [], run["curve"].get("epoch_seconds") or []
-    hit = (
-        next((i for i, a in enumerate(acc) if a is not None and a >= target), None)
-        if target
-        else None
-    )
-    run["summary"]["epochs_to_target"] = hit + 1 if hit is not None else None
-    run["summary"]["seconds_to_target"] = (
-        float(sum(secs[: hit + 1])) if hit is not None and len(secs) > hit else None
-    )
+    epochs, seconds = time_to_target(acc, secs, target)
+    run["summary"]["epochs_to_target"], run["summary"]["seconds_to_target"] = epochs, seconds
 
 
 def choose_target(plan: ComparePlan, schemes: list[dict[str, Any]]) -> tuple[float | None, str]:

@@ -92,12 +92,18 @@ def area_under_loss(curve: Curve, total_steps: int) -> float | None:
     return float(np.trapezoid(y, x) / max(x[-1], 1e-12))
 
 
-def first_reaching(values: list[float], target: float) -> int | None:
-    """Index of the first value >= target, or None."""
-    for i, v in enumerate(values):
-        if v >= target:
-            return i
-    return None
+def time_to_target(
+    accuracy: list[float | None], seconds: list[float], target: float | None
+) -> tuple[int | None, float | None]:
+    """(epochs, training seconds) until ``accuracy`` first reaches ``target``, epochs counted
+    from 1; None for both when it never does or there is no target (None for the seconds when
+    the run kept no time for that epoch)."""
+    if target is None:
+        return None, None
+    hit = next((i for i, a in enumerate(accuracy) if a is not None and a >= target), None)
+    if hit is None:
+        return None, None
+    return hit + 1, float(sum(seconds[: hit + 1])) if len(seconds) > hit else None
 
 
 @dataclass
@@ -133,12 +139,7 @@ class Summary:
 
 def summarize(curve: Curve, total_steps: int, target: float | None) -> Summary:
     acc = curve.val_accuracy
-    epochs_to_target = seconds_to_target = None
-    if target is not None:
-        hit = first_reaching(acc, target)
-        if hit is not None:
-            epochs_to_target = hit + 1
-            seconds_to_target = float(sum(curve.epoch_seconds[: hit + 1]))
+    epochs_to_target, seconds_to_target = time_to_target(acc, curve.epoch_seconds, target)
     return Summary(
         first_epoch_accuracy=acc[0] if acc else None,
         final_accuracy=acc[-1] if acc else None,
