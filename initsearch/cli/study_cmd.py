@@ -108,7 +108,8 @@ def confirm_cmd(
 ) -> None:
     """Re-run the top searched configurations and every baseline on fresh paired seeds,
     judge them on the test split, and give the study its verdict (resumable)."""
-    from initsearch.cli.study_confirm import confirm_study, print_verdict
+    from initsearch.cli.study_confirm import confirm_study
+    from initsearch.report.verdict_table import print_verdict
     from initsearch.run.pool import make_pool
     from initsearch.search.locate import locate_study
 

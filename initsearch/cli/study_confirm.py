@@ -19,11 +19,8 @@ from initsearch.confirm import (
     run_confirmation,
 )
 from initsearch.confirm.verdict import Verdict
-from initsearch.report.verdict_table import print_verdict
 from initsearch.run.driver import StudyProgress
 from initsearch.run.pool import TrialPool
-
-__all__ = ["confirm_study", "print_verdict"]
 
 
 def confirm_study(

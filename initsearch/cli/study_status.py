@@ -19,33 +19,11 @@ def ranked(study: optuna.Study, cfg: StudyConfig) -> list[optuna.trial.FrozenTri
     return sorted(done, key=lambda t: t.values[0], reverse=maximise)
 
 
-def verdict_lines(study: optuna.Study, console: Console) -> None:
-    """The kept verdict (and whether the search has moved on since), or how to get one."""
-    from initsearch.confirm import searched_count, stored_verdict
-    from initsearch.report.verdict_table import print_verdict
-
-    kept = stored_verdict(study)
-    if kept is None:
-        console.print(
-            f"[bold]verdict:[/] none yet (the confirmation runs after the search; "
-            f"`initsearch study confirm {study.study_name}` runs it now)"
-        )
-        return
-    verdict, record = kept
-    seen, now = record.get("searched_trials_seen", 0), searched_count(study)
-    stale = (
-        f"the search has {now - seen} more completed trials than this verdict saw; run "
-        f"`initsearch study confirm {study.study_name}` again"
-        if now > seen
-        else None
-    )
-    print_verdict(verdict, console, stale)
-
-
 def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> None:
-    from initsearch.confirm import search_noise
+    from initsearch.confirm import current_verdict, search_noise
+    from initsearch.report.verdict_table import print_kept_verdict
 
-    verdict_lines(study, console)
+    print_kept_verdict(current_verdict(study), study.study_name, console)
     trials = study.get_trials(deepcopy=False)
     states: dict[str, int] = {}
     for t in trials:

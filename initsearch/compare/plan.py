@@ -14,30 +14,28 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import stores
 from initsearch.compare.metrics import SPLIT
-from initsearch.compare.schemes import Scheme, SearchedBest, build_schemes, searched_best
+from initsearch.compare.schemes import (
+    Scheme,
+    SearchedBest,
+    build_schemes,
+    init_key,
+    searched_best,
+)
 from initsearch.config import BudgetConfig, ObjectiveConfig, PrunerConfig, StudyConfig
 from initsearch.contract import INIT, SCHEME, SEED, SETUP
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec
 from initsearch.search.space import LayerInfo, layer_info
 
 SUFFIX = "-compare"
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 Key = tuple[str, int, str, str]
-
-
-def init_key(init: dict[str, Any] | InitSpec) -> str:
-    """A canonical text of an init spec (the same after a round trip through the storage)."""
-    data = init.to_dict() if isinstance(init, InitSpec) else init
-    return json.dumps(data, sort_keys=True)
 
 
 def setup_hash(cfg: StudyConfig) -> str:

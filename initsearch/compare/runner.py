@@ -39,10 +39,16 @@ def compare_driver(
     plan: ComparePlan,
     pool: TrialPool,
     on_progress: Callable[[StudyProgress], None] | None = None,
+    *,
+    stage: str = "comparison",
+    experiment: str | None = None,
+    serves: str = STUDY_COMPARED,
 ) -> Driver:
-    """A driver whose work is the plan's (scheme, seed) pairs."""
-    opened = open_tracked(plan.cfg, pool.workers, stage="comparison")
-    opened.study.set_user_attr(STUDY_COMPARED, plan.study.name)
+    """A driver whose work is the plan's (scheme, seed) pairs. ``stage`` and ``experiment``
+    say where its MLflow runs go (:func:`~initsearch.search.study.open_tracked`); the study
+    attribute ``serves`` names the study the pairs serve (a confirmation passes its own)."""
+    opened = open_tracked(plan.cfg, pool.workers, experiment=experiment, stage=stage)
+    opened.study.set_user_attr(serves, plan.study.name)
     return assemble_driver(
         opened,
         lambda ledger: CompareSource(plan, opened.study, ledger),

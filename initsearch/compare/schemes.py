@@ -12,6 +12,7 @@ against it. Which scheme is tunable is asked of its :class:`SchemeInfo`, not of 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -76,25 +77,41 @@ def alpha_grid(cfg: StudyConfig, alphas: list[float] | None = None) -> list[floa
     return grid
 
 
+def init_key(init: dict[str, Any] | InitSpec) -> str:
+    """A canonical text of an init spec (the same after a round trip through the storage)."""
+    data = init.to_dict() if isinstance(init, InitSpec) else init
+    return json.dumps(data, sort_keys=True)
+
+
+def ranked_searched(study: optuna.Study, k: int | None = None) -> list[SearchedBest]:
+    """The study's completed trials that are not baselines, best first by its first objective
+    (ties: the earlier trial), one per distinct init (a configuration tried twice counts
+    once); at most ``k``."""
+    maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if contract.BASELINE not in t.user_attrs and contract.INIT in t.user_attrs and t.values
+    ]
+    done.sort(key=lambda t: (-t.values[0] if maximise else t.values[0], t.number))
+    out: list[SearchedBest] = []
+    seen: set[str] = set()
+    for t in done:
+        key = init_key(t.user_attrs[contract.INIT])
+        if key not in seen:
+            seen.add(key)
+            init = InitSpec.from_dict(t.user_attrs[contract.INIT])
+            out.append(SearchedBest(t.number, float(t.values[0]), init))
+    return out[:k]
+
+
 def searched_best(cfg: StudyConfig) -> SearchedBest | None:
     """The best completed trial of the study that is not a baseline, or None when the study
     does not exist (yet) or has none. Ranked by the study's first objective."""
     url = stores.storage_url(cfg.storage, cfg.workdir, cfg.name)
     study = stores.load_study_if_present(url, cfg.name)
-    if study is None:
-        return None
-    maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    best = None
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if contract.BASELINE in t.user_attrs or contract.INIT not in t.user_attrs or not t.values:
-            continue
-        value = t.values[0]
-        if best is None or (value > best.values[0] if maximise else value < best.values[0]):
-            best = t
-    if best is None:
-        return None
-    init = InitSpec.from_dict(best.user_attrs[contract.INIT])
-    return SearchedBest(best.number, float(best.values[0]), init)
+    ranked = ranked_searched(study, 1) if study is not None else []
+    return ranked[0] if ranked else None
 
 
 def _options(cfg: StudyConfig, scheme: str) -> dict[str, Any]:

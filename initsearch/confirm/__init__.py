@@ -10,9 +10,10 @@ search's own seed noise and the difference it can detect.
 from __future__ import annotations
 
 from initsearch.confirm.noise import SearchNoise, search_noise
-from initsearch.confirm.plan import ConfirmPlan, plan_confirmation, top_searched
+from initsearch.confirm.plan import ConfirmPlan, plan_confirmation
 from initsearch.confirm.result import (
     confirm_dir,
+    current_verdict,
     judge,
     keep_verdict,
     searched_count,
@@ -26,6 +27,7 @@ __all__ = [
     "confirm_dir",
     "confirm_driver",
     "confirmation_pending",
+    "current_verdict",
     "judge",
     "keep_verdict",
     "plan_confirmation",
@@ -33,5 +35,4 @@ __all__ = [
     "search_noise",
     "searched_count",
     "stored_verdict",
-    "top_searched",
 ]

@@ -19,15 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import stores
-from initsearch.compare.plan import ComparePlan, init_key, setup_hash
-from initsearch.compare.schemes import Scheme
+from initsearch.compare.plan import ComparePlan, setup_hash
+from initsearch.compare.schemes import Scheme, SearchedBest, ranked_searched
 from initsearch.config import BudgetConfig, ObjectiveConfig, PrunerConfig, StudyConfig
-from initsearch.contract import BASELINE, INIT
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec
 from initsearch.search.baselines import study_baselines
 from initsearch.search.space import layer_info
 
@@ -35,14 +32,9 @@ SUFFIX = "-confirm"
 SEARCHED_PREFIX = "searched#"
 
 
-@dataclass(frozen=True)
-class SearchedArm:
-    """A searched configuration chosen for confirmation: its rank, trial and search value."""
-
-    name: str
-    trial: int
-    value: float
-    init: InitSpec
+def searched_name(rank: int) -> str:
+    """The arm name of the searched configuration at ``rank`` (0: the search's best)."""
+    return f"{SEARCHED_PREFIX}{rank + 1}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +44,7 @@ class ConfirmPlan:
 
     compare: ComparePlan
     baselines: tuple[str, ...]
-    searched: tuple[SearchedArm, ...]
+    searched: tuple[SearchedBest, ...]  # in the search's order: searched#1, #2, ...
     metric: str
     maximize: bool
 
@@ -66,30 +58,6 @@ class ConfirmPlan:
 
     def kind(self, arm: str) -> str:
         return "baseline" if arm in self.baselines else "searched"
-
-
-def top_searched(study: optuna.Study, k: int) -> list[SearchedArm]:
-    """The ``k`` best completed searched trials by the study's first objective, one per
-    distinct init (a configuration enqueued twice is confirmed once)."""
-    maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    done: list[FrozenTrial] = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if BASELINE not in t.user_attrs and INIT in t.user_attrs and t.values
-    ]
-    done.sort(key=lambda t: (-t.values[0] if maximise else t.values[0], t.number))
-    out: list[SearchedArm] = []
-    seen: set[str] = set()
-    for t in done:
-        key = init_key(t.user_attrs[INIT])
-        if key in seen:
-            continue
-        seen.add(key)
-        init = InitSpec.from_dict(t.user_attrs[INIT])
-        out.append(SearchedArm(f"{SEARCHED_PREFIX}{len(out) + 1}", t.number, t.values[0], init))
-        if len(out) == k:
-            break
-    return out
 
 
 def confirmation_config(cfg: StudyConfig, seeds: tuple[int, ...], trials: int) -> StudyConfig:
@@ -119,7 +87,7 @@ def plan_confirmation(
         raise ConfigError(f"--top must be at least 1, got {k}")
     if m < 2:
         raise ConfigError(f"--seeds must be at least 2 (a paired test needs two), got {m}")
-    seed_list = tuple(range(cfg.confirm.first_seed, cfg.confirm.first_seed + m))
+    seed_list = cfg.confirm.model_copy(update={"seeds": m}).seed_list
     used = set(cfg.budget.seeds) & set(seed_list)
     if used:
         raise ConfigError(
@@ -133,8 +101,8 @@ def plan_confirmation(
             f"study {cfg.name} has no baselines to confirm against; list some under "
             "baselines.schemes"
         )
-    searched = top_searched(study, k)
-    arms = baselines + [Scheme(s.name, s.init) for s in searched]
+    searched = ranked_searched(study, k)
+    arms = baselines + [Scheme(searched_name(i), s.init) for i, s in enumerate(searched)]
     own = confirmation_config(cfg, seed_list, len(arms) * m)
     compare = ComparePlan(
         study=cfg,

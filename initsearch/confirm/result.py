@@ -17,31 +17,26 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from initsearch.compare.analysis import run_value
 from initsearch.compare.collect import collect
 from initsearch.compare.plan import load_comparison_study
-from initsearch.confirm.plan import ConfirmPlan
+from initsearch.confirm.plan import ConfirmPlan, searched_name
 from initsearch.confirm.verdict import Arm, Verdict, decide
 from initsearch.contract import BASELINE, STUDY_VERDICT
 from initsearch.jsonsafe import finite_or_none
 from initsearch.run.objective import SUMMARY_KEY, test_metric
-
-
-def _value(run: dict[str, Any] | None, key: str) -> float | None:
-    if run is None or run["status"] != "completed":
-        return None
-    value = run["summary"].get(key)
-    return float(value) if value is not None else None
+from initsearch.train.curve import time_to_target
 
 
 def _seconds_on_validation(run: dict[str, Any] | None, target: float | None) -> float | None:
     """Training seconds until the VALIDATION accuracy first reaches ``target`` (the collected
     ``seconds_to_target`` is measured on the test curve, which must not pick the bar)."""
-    if run is None or run["status"] != "completed" or target is None:
+    if run is None or run["status"] != "completed":
         return None
     curve = run["curve"]
-    hit = next((i for i, a in enumerate(curve.get("val_accuracy") or []) if a >= target), None)
-    seconds = curve.get("epoch_seconds") or []
-    return float(sum(seconds[: hit + 1])) if hit is not None and len(seconds) > hit else None
+    return time_to_target(
+        curve.get("val_accuracy") or [], curve.get("epoch_seconds") or [], target
+    )[1]
 
 
 def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
@@ -52,7 +47,7 @@ def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
     def val(run: dict[str, Any] | None) -> float | None:
         if plan.metric == "seconds_to_target":
             return _seconds_on_validation(run, target)
-        return _value(run, val_key)
+        return run_value(run, val_key)
 
     arms = []
     for scheme in payload["schemes"]:
@@ -62,7 +57,7 @@ def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
                 name=scheme["name"],
                 kind=plan.kind(scheme["name"]),  # type: ignore[arg-type]
                 val=tuple(val(runs.get(s)) for s in plan.seeds),
-                test=tuple(_value(runs.get(s), test_key) for s in plan.seeds),
+                test=tuple(run_value(runs.get(s), test_key) for s in plan.seeds),
             )
         )
     return arms
@@ -91,8 +86,13 @@ def verdict_record(plan: ConfirmPlan, verdict: Verdict, study: optuna.Study) -> 
             "sentence": verdict.sentence,
             "confirmation_study": plan.name,
             "searched_arms": [
-                {"arm": s.name, "trial": s.trial, "search_value": s.value, "init": s.init.to_dict()}
-                for s in plan.searched
+                {
+                    "arm": searched_name(i),
+                    "trial": s.trial,
+                    "search_value": s.value,
+                    "init": s.init.to_dict(),
+                }
+                for i, s in enumerate(plan.searched)
             ],
             "searched_trials_seen": searched_count(study),
         }
@@ -115,6 +115,15 @@ def stored_verdict(study: optuna.Study) -> tuple[Verdict, dict[str, Any]] | None
     if not record:
         return None
     return Verdict.from_dict(record["verdict"]), record
+
+
+def current_verdict(study: optuna.Study) -> dict[str, Any] | None:
+    """The kept verdict record with ``searched_trials_now`` (searched trials the study has
+    completed by now: more than ``searched_trials_seen`` means the search moved on since)."""
+    kept = stored_verdict(study)
+    if kept is None:
+        return None
+    return {**kept[1], "searched_trials_now": searched_count(study)}
 
 
 def confirm_dir(cfg_workdir: str, study_name: str) -> Path:

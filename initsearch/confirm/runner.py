@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from initsearch.compare.plan import pending
-from initsearch.compare.source import CompareSource
+from initsearch.compare.runner import compare_driver
 from initsearch.confirm.plan import ConfirmPlan
 from initsearch.contract import STUDY_CONFIRMED
 from initsearch.run.driver import Driver, StudyProgress
 from initsearch.run.pool import TrialPool
-from initsearch.search.study import assemble_driver, open_tracked
 
 STAGE = "confirmation"
 
@@ -28,15 +27,9 @@ def confirm_driver(
     on_progress: Callable[[StudyProgress], None] | None = None,
 ) -> Driver:
     """A driver whose work is the confirmation's (arm, seed) pairs."""
-    compare = plan.compare
-    opened = open_tracked(compare.cfg, pool.workers, experiment=compare.study.name, stage=STAGE)
-    opened.study.set_user_attr(STUDY_CONFIRMED, compare.study.name)
-    return assemble_driver(
-        opened,
-        lambda ledger: CompareSource(compare, opened.study, ledger),
-        pool,
-        compare.cfg.budget.trials,
-        on_progress,
+    study = plan.compare.study.name
+    return compare_driver(
+        plan.compare, pool, on_progress, stage=STAGE, experiment=study, serves=STUDY_CONFIRMED
     )
 
 

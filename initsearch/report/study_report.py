@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import contract
 from initsearch.config import StudyConfig
-from initsearch.confirm import search_noise, searched_count, stored_verdict
+from initsearch.confirm import current_verdict, search_noise
 from initsearch.inits import find_scheme
 from initsearch.jsonsafe import dumps
 from initsearch.report.emergence_fit import default_pivot, try_fit, verdict
@@ -218,17 +218,6 @@ def _trial_rows(trials: list[FrozenTrial], ranking: _Ranking) -> list[dict[str, 
     return rows
 
 
-def _verdict(study: optuna.Study) -> dict[str, Any] | None:
-    """The kept verdict record (initsearch.confirm.result), with how many searched trials the
-    search has completed since."""
-    kept = stored_verdict(study)
-    if kept is None:
-        return None
-    record = dict(kept[1])
-    record["searched_trials_now"] = searched_count(study)
-    return record
-
-
 def _noise(cfg: StudyConfig, study: optuna.Study) -> dict[str, Any]:
     found = search_noise(study, cfg.budget.seeds_per_trial)
     noise = found.noise
@@ -263,7 +252,7 @@ def build_study_report(cfg: StudyConfig, study: optuna.Study, top_k: int = TOP_K
         states[t.state.name] = states.get(t.state.name, 0) + 1
     return {
         "study": cfg.name,
-        "verdict": _verdict(study),
+        "verdict": current_verdict(study),
         "seed_noise": _noise(cfg, study),
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "metric": cfg.objective.metrics[0],

@@ -6,8 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from initsearch.confirm.verdict import Verdict
-from initsearch.report.verdict_table import print_verdict
+from initsearch.report.verdict_table import print_kept_verdict
 
 
 def _fit_text(fit: dict | None) -> str:
@@ -25,25 +24,9 @@ def _value(v: float | None) -> str:
     return f"{v:.4g}" if v is not None else "-"
 
 
-def print_verdict_record(report: dict, console: Console) -> None:
-    """The study's verdict first (what the study concluded), or why there is none."""
-    record = report.get("verdict")
-    if record is None:
-        console.print(
-            f"[bold]verdict:[/] none yet; `initsearch study confirm {report['study']}` runs the "
-            "confirmation"
-        )
-    else:
-        stale = None
-        newer = record.get("searched_trials_now", 0) - record.get("searched_trials_seen", 0)
-        if newer > 0:
-            stale = f"the search completed {newer} trials after this verdict; confirm again"
-        print_verdict(Verdict.from_dict(record["verdict"]), console, stale)
-    console.print(report["seed_noise"]["text"])
-
-
 def print_report(report: dict, console: Console) -> None:
-    print_verdict_record(report, console)
+    print_kept_verdict(report["verdict"], report["study"], console)
+    console.print(report["seed_noise"]["text"])
     counts = report["counts"]
     states = "  ".join(f"{k.lower()} {v}" for k, v in sorted(counts["states"].items()))
     console.print(

@@ -42,3 +42,22 @@ def print_verdict(verdict: Verdict, console: Console, stale: str | None = None) 
             p_adj = _p(row.p_adjusted) + ("*" if row.significant else "")
         table.add_row(row.arm, row.kind, str(row.n), mean, diff, p_adj)
     console.print(table)
+
+
+def print_kept_verdict(record: dict | None, study: str, console: Console) -> None:
+    """A study's kept verdict record (``initsearch.confirm.current_verdict``), noting when the
+    search has moved on since, or how to get one."""
+    if record is None:
+        console.print(
+            f"[bold]verdict:[/] none yet (the confirmation runs after the search; "
+            f"`initsearch study confirm {study}` runs it now)"
+        )
+        return
+    newer = record.get("searched_trials_now", 0) - record.get("searched_trials_seen", 0)
+    stale = (
+        f"the search has {newer} more completed trials than this verdict saw; run "
+        f"`initsearch study confirm {study}` again"
+        if newer > 0
+        else None
+    )
+    print_verdict(Verdict.from_dict(record["verdict"]), console, stale)
