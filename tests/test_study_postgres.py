@@ -95,12 +95,15 @@ def test_two_drivers_at_once_share_the_budget_and_the_baselines(tmp_path, pg_url
     checks the shared budget (finished + running under live drivers) just before it asks, so
     they can overshoot by at most one trial: both pass the check in the same instant."""
     budget = 6
-    # 10 epochs (seconds per trial): one driver alone cannot finish while the other starts
-    # one trial per task (no packs): the test is about two drivers interleaving their asks
+    # 120 epochs of batches of 8 (3-4 s per trial, measured): one driver alone would need
+    # 20 s or more, longer than the other's start-up lags behind under load; moderate scales
+    # and lr so no trial diverges. One trial per task (no packs): the test is about two
+    # drivers interleaving their asks.
     cfg = tiny_study(
         tmp_path,
         storage=pg_url,
-        train={"epochs": 10},
+        train={"epochs": 120, "batch_size": 8, "lr": 0.02},
+        search={"scale_low": 0.5, "scale_high": 2.0},
         budget={"trials": budget},
         ray={"pack": 1},
     )
