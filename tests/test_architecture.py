@@ -25,6 +25,7 @@ HEAVY = ("optuna", "ray", "mlflow")
 # Bottom to top (docs/architecture.md): a package imports only packages on earlier rows.
 LAYERS = (
     ("errors", "jsonsafe", "contract", "locks"),
+    ("factories",),
     ("data",),
     ("models",),
     ("inits",),
@@ -38,6 +39,7 @@ LAYERS = (
     ("compare",),
     ("confirm",),
     ("report",),
+    ("api",),
     ("cluster", "dashboard"),
     ("cli",),
     ("__main__",),
@@ -145,11 +147,13 @@ def test_the_engine_imports_no_platform_module(package):
 
 def test_function_level_imports_only_defer_heavy_libraries():
     """Inside the package a function-level import of our own modules hides a cycle or a
-    layering problem; only the command line defers its subcommands' imports (start-up time)."""
+    layering problem; only the command line defers its subcommands' imports (start-up time),
+    and the package root its lazy ``initsearch.run_study`` (the engine imports without
+    Optuna, Ray and MLflow)."""
     offenders = [
         f"{name}: {imported}"
         for name, path in modules().items()
-        if not name.startswith("initsearch.cli")
+        if not name.startswith("initsearch.cli") and name != "initsearch"
         for imported, nested in imports(path)
         if nested and imported.startswith("initsearch")
     ]

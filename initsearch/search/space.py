@@ -27,10 +27,9 @@ import numpy as np
 import optuna
 
 from initsearch.config import StudyConfig
-from initsearch.data import data_shape
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, SchemeInfo, get_scheme
-from initsearch.models import ModelSpec, layer_list
+from initsearch.models import layer_list
 
 SEARCHED_RULE = "emergence"
 """The scheme whose tunable option ``search.emergence_alpha`` spans (the study file's key
@@ -56,8 +55,10 @@ class LayerInfo:
 
 def layer_info(cfg: StudyConfig) -> LayerInfo:
     """The study model's scalable layers, from the model spec and the data set's shape alone
-    (a meta-device build: no data is loaded and no weight allocated)."""
-    layers = layer_list(ModelSpec(**cfg.model.model_dump()), data_shape(cfg.data.name))
+    (a built-in family on the meta device: no data is loaded and no weight allocated; a
+    factory model traced on a synthetic batch; a data factory's data is loaded for its shape)."""
+    spec = cfg.trial_spec(InitSpec(), cfg.budget.first_seed)
+    layers = layer_list(spec.model, spec.data.shape())
     return LayerInfo(tuple(name for name, _ in layers), tuple(depth for _, depth in layers))
 
 

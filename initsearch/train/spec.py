@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from initsearch.data import Dataset, load_dataset
+from initsearch.data import Dataset, DataShape, data_shape, load_dataset
+from initsearch.data.user import load_user_data
 from initsearch.errors import ConfigError
+from initsearch.factories import FactoryRef, ref_name
 from initsearch.inits.spec import InitSpec
 from initsearch.models.spec import ModelSpec
 
@@ -28,16 +30,37 @@ SCHEDULES = ("constant", "cosine")
 @dataclass(frozen=True)
 class DataSpec:
     """Which data set, where its files live, whether fetching is allowed, and the share of
-    the training data held out for validation (None: the data set's documented default)."""
+    the training data held out for validation (None: the data set's documented default).
+
+    ``factory``: a researcher's own data instead of a named set, as
+    ``"package.module:function"`` or the callable, called with ``kwargs``
+    (:mod:`initsearch.data.user` lists what it may return)."""
 
     name: str = "mnist1d"
     root: str | None = None
     download: bool = False
     limit: int | None = None
     val_fraction: float | None = None
+    factory: FactoryRef | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """What the data is, for tables and logs: the set's name, or the factory reference."""
+        return ref_name(self.factory) or self.name
+
+    def shape(self) -> DataShape:
+        """The data's shape: from the table for a named set, by loading a factory's data."""
+        if self.factory is None:
+            return data_shape(self.name)
+        return DataShape.from_dataset(self.load())
 
     def load(self, device: str = "cpu") -> Dataset:
         """The data set, whole, on ``device``."""
+        if self.factory is not None:
+            return load_user_data(
+                self.factory, self.kwargs, self.val_fraction, self.limit, device=device
+            )
         return load_dataset(
             self.name,
             root=self.root,
@@ -100,6 +123,17 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class LoopSpec:
+    """A researcher's own training function in place of the built-in loop
+    (:mod:`initsearch.train.user_loop`): ``"package.module:function"`` or the callable, called
+    with the initialised model, the data, the seed, a ``report`` callable and ``kwargs``.
+    None: the built-in engine (which alone trains packs)."""
+
+    function: FactoryRef | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class TrialSpec:
     """Everything that determines a trial's curve (given the device's arithmetic)."""
 
@@ -112,9 +146,16 @@ class TrialSpec:
     device: str = "cpu"
     bf16: bool = False
     test_split: bool = False  # also measure the test split each epoch (curve.test_*)
+    loop: LoopSpec = field(default_factory=LoopSpec)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The spec as plain data: callables (factories, a training function) as their
+        ``module:qualname``, so it can be stored and logged."""
+        out = asdict(self)
+        out["model"]["factory"] = ref_name(self.model.factory)
+        out["data"]["factory"] = ref_name(self.data.factory)
+        out["loop"]["function"] = ref_name(self.loop.function)
+        return out
 
 
 def spec_from(cls: type[S], mapping: Mapping[str, Any]) -> S:

@@ -1,10 +1,6 @@
-"""Validated study definitions (``studies/*.yaml``).
-
-A study file says what to train (data, model, optimizer, epochs), what to search (per-layer
-log-scale bounds over a base init, optional tied layer groups, optional emergence alpha), what
-to optimise, with which sampler and pruner, for how long, and where results go. Unknown keys,
-wrong types and impossible bounds are errors that name the key.
-"""
+"""The study file as a whole (:class:`StudyConfig`, ``load_study``) and the sections that
+say how a study searches, judges and runs: search space, objective, sampler, pruner,
+baselines, budget, confirmation, Ray."""
 
 from __future__ import annotations
 
@@ -12,13 +8,15 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from initsearch.config.sections import DataConfig, ModelConfig, Strict, TrainConfig
 from initsearch.errors import ConfigError
+from initsearch.factories import add_import_paths
 from initsearch.inits import InitSpec
 from initsearch.models import ModelSpec
 from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialSpec
-from initsearch.train.spec import spec_from
+from initsearch.train.spec import LoopSpec, spec_from
 
 Metric = Literal[
     "val_accuracy", "val_loss", "area_under_loss", "seconds_to_target", "first_epoch_accuracy"
@@ -30,54 +28,6 @@ MAXIMISE = {
     "area_under_loss": False,
     "seconds_to_target": False,
 }
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(Strict):
-    """The data set (defaults: :class:`~initsearch.train.spec.DataSpec`)."""
-
-    name: str = DataSpec.name
-    root: str | None = DataSpec.root
-    download: bool = DataSpec.download
-    limit: int | None = Field(default=DataSpec.limit, ge=1)
-    val_fraction: float | None = Field(default=DataSpec.val_fraction, gt=0, lt=1)
-
-
-class ModelConfig(Strict):
-    """The architecture (defaults: :class:`~initsearch.models.spec.ModelSpec`)."""
-
-    name: str = ModelSpec.name
-    depth: int | None = Field(default=ModelSpec.depth, ge=1)
-    width: int | None = Field(default=ModelSpec.width, ge=1)
-    activation: str = ModelSpec.activation
-    batch_norm: bool = ModelSpec.batch_norm
-    heads: int = Field(default=ModelSpec.heads, ge=1)
-    norm_position: Literal["pre", "post"] = ModelSpec.norm_position
-    dropout: float = Field(default=ModelSpec.dropout, ge=0.0, lt=1.0)
-
-
-class TrainConfig(Strict):
-    """Optimizer, schedule and budget of every trial; the defaults are the engine's
-    (:class:`~initsearch.train.spec.OptimizerSpec`, :class:`~initsearch.train.spec.Budget`,
-    :class:`~initsearch.train.spec.TrialSpec`), so a study file and ``initsearch train``
-    agree."""
-
-    optimizer: Literal["sgd", "adamw"] = OptimizerSpec.name
-    lr: float = Field(default=OptimizerSpec.lr, gt=0)
-    momentum: float = Field(default=OptimizerSpec.momentum, ge=0, lt=1)
-    weight_decay: float = Field(default=OptimizerSpec.weight_decay, ge=0)
-    warmup_epochs: float = Field(default=OptimizerSpec.warmup_epochs, ge=0)
-    schedule: Literal["constant", "cosine"] = OptimizerSpec.schedule
-    grad_clip: float | None = Field(default=OptimizerSpec.grad_clip, gt=0)
-    epochs: int = Field(default=Budget.epochs, ge=1)
-    batch_size: int = Field(default=Budget.batch_size, ge=1)
-    log_every: int = Field(default=Budget.log_every, ge=1)
-    divergence_loss: float = Field(default=Budget.divergence_loss, gt=0)
-    device: str = TrialSpec.device
-    bf16: bool = TrialSpec.bf16
 
 
 class SearchConfig(Strict):
@@ -273,6 +223,7 @@ class StudyConfig(Strict):
             device=self.train.device,
             bf16=self.train.bf16,
             test_split=test_split,
+            loop=LoopSpec(self.train.function, dict(self.train.kwargs)),
         )
 
     @property
@@ -301,7 +252,9 @@ def parse_study(raw: Any, source: str = "") -> StudyConfig:
 
 
 def load_study(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML file; every problem is a ConfigError naming the key."""
+    """Read and validate a study YAML file; every problem is a ConfigError naming the key.
+    The study's own code (``factory``/``function`` references) is imported from the current
+    folder or the study file's folder, so both go on the import path."""
     import yaml
 
     path = Path(path)
@@ -311,4 +264,5 @@ def load_study(path: str | Path) -> StudyConfig:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"study file {path} is not valid YAML: {err}") from None
+    add_import_paths([Path.cwd(), path.resolve().parent])
     return parse_study(raw, str(path))
