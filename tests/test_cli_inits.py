@@ -208,3 +208,39 @@ def test_option_values_parse_as_json_else_text(items, expected):
 def test_malformed_options_are_config_errors(items):
     with pytest.raises(ConfigError, match="--option"):
         parse_init_options(items)
+
+
+FACTORY = ("inits", "show", "--model-factory", "tests.test_discover:make_net", "--data", "digits")
+
+
+def test_show_model_factory_prints_the_discovered_layers(capsys):
+    code, out, err = run_main(capsys, *FACTORY, "--model-kwargs", '{"width": 4}')
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    cells = [c.strip() for c in rows["0"].split("│")[1:-1]]
+    assert cells == ["0", "Conv2d", "0", "9", "36", "relu", "1.414"]
+    cells = [c.strip() for c in rows["6"].split("│")[1:-1]]
+    assert cells == ["6", "Linear", "2", "4", "10", "linear", "1"]
+    for key in ("reused: none", "unused: none", "unsupported: none"):
+        assert key in out
+
+
+def test_show_model_factory_json_and_errors(capsys):
+    code, out, err = run_main(capsys, *FACTORY, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["model"] == "tests.test_discover:make_net"
+    assert result["input_shape"] == [1, 8, 8]
+    assert [(r["name"], r["depth"], r["activation"]) for r in result["layers"]] == [
+        ("0", 0, "relu"),
+        ("2", 1, "relu"),
+        ("6", 2, "linear"),
+    ]
+    assert result["layers"][0]["fan_in"] == 9 and result["layers"][0]["gain"] == pytest.approx(
+        2**0.5
+    )
+    assert result["unsupported"] == result["unused"] == result["reused"] == []
+    check_error(*run_main(capsys, *FACTORY, "--model-kwargs", "[1]"), ("--model-kwargs", "JSON"))
+    check_error(
+        *run_main(capsys, *FACTORY[:-1], "mnist1d"), ("forward on a sample batch", "--data")
+    )

@@ -22,6 +22,7 @@ from initsearch.inits.schemes.updater_net import (
     unrolled_loss,
 )
 from initsearch.models import ModelSpec, ScalableModel, build_model
+from initsearch.models.base import weight_names
 
 # cheap settings for tests that check plumbing rather than what is learned
 QUICK = {"outer_iters": 3, "unroll_steps": 2, "batch_size": 32, "check_unrolls": 1}
@@ -203,7 +204,7 @@ def test_unroll_is_differentiable_in_the_log_scales(mnist1d):
     layers = model.scalable_layers()
     base = {n: p.detach().requires_grad_(True) for n, p in model.named_parameters()}
     log_scales = torch.zeros(len(layers), requires_grad=True)
-    params = scaled_params(base, layers, log_scales)
+    params = scaled_params(base, weight_names(model, layers), log_scales)
     x, y = mnist1d.x_train[:64], mnist1d.y_train[:64]
     loss = unrolled_loss(model, params, {}, [(x, y), (x, y)], (x, y), 0.1)
     (grad,) = torch.autograd.grad(loss, [log_scales])

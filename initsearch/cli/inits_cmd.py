@@ -4,7 +4,9 @@
 order: seed, build, apply) and prints the at-init diagnostics of ``InitReport.diagnostics``:
 per layer scale, weight std, activation std, dead fraction and gradient norm, plus the batch
 loss and the log emergence measure. So ``show --seed s`` is the init ``train --seed s`` starts
-from.
+from. ``show --model-factory pkg.mod:fn`` instead prints the scalable layers tracing finds in
+your own model on a batch of ``--data``'s shape (``initsearch.models.discover``): what an init
+will scale, at which depth, with which gain, and what it will leave alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 import typer
 from rich.console import Console
 from rich.table import Table
+from torch import nn
 
 from initsearch import jsonsafe
 from initsearch.cli.options import (
@@ -32,15 +35,28 @@ from initsearch.cli.options import (
     InitName,
     InitOptions,
     Limit,
+    ModelFactory,
+    ModelKwargs,
     ModelName,
     NormPosition,
     Scales,
     Seed,
     Width,
+    parse_model_kwargs,
     trial_spec,
 )
+from initsearch.errors import ConfigError
 from initsearch.inits import InitReport, InitSpec, all_schemes
-from initsearch.models import ModelSpec, ScalableModel
+from initsearch.inits.schemes.classic import nonlinearity
+from initsearch.models import (
+    Discovery,
+    ModelSpec,
+    ScalableLayer,
+    ScalableModel,
+    build_model,
+    discover_layers,
+    sample_input,
+)
 from initsearch.train import DataSpec, TrialSpec
 from initsearch.train.engine import build_member
 
@@ -145,9 +161,85 @@ def print_report(report: InitReport, model: ScalableModel, console: Console) -> 
     )
 
 
+def layer_row(layer: ScalableLayer) -> dict[str, Any]:
+    """What an init sees of one layer: kind, depth, fans (as ``torch.nn.init`` counts them),
+    activation and its gain (None when no gain is known: set the init option gain)."""
+    weight = layer.weight
+    receptive = weight[0][0].numel() if weight.dim() > 2 else 1
+    try:
+        gain: float | None = nn.init.calculate_gain(nonlinearity(layer))  # type: ignore[arg-type]
+    except ConfigError:
+        gain = None
+    return {
+        "name": layer.name,
+        "kind": type(layer.module).__name__,
+        "depth": layer.depth,
+        "fan_in": int(weight.shape[1]) * receptive,
+        "fan_out": int(weight.shape[0]) * receptive,
+        "activation": layer.activation,
+        "gain": gain,
+    }
+
+
+_LEFT_OUT = {
+    "reused": "run more than once per forward; one layer, at the depth of its first use",
+    "unused": "never ran on the sample batch; not initialised",
+    "unsupported": "hold parameters no init touches; left as torch made them",
+}
+
+
+def print_layers(title: str, found: Discovery, console: Console) -> None:
+    """The discovered layer table, then what tracing left out."""
+    table = Table(title=title)
+    columns = ("layer", "kind", "depth", "fan in", "fan out", "activation", "gain")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i in (0, 1, 5) else "right", no_wrap=i < 2)
+    rows = [layer_row(layer) for layer in found.layers]
+    for row in rows:
+        cells = (row["name"], row["kind"], row["depth"], row["fan_in"], row["fan_out"])
+        table.add_row(*map(str, cells), row["activation"], _fmt(row["gain"]))
+    console.print(table)
+    for key, meaning in _LEFT_OUT.items():
+        names = getattr(found, key)
+        console.print(f"  {key}: {', '.join(names) if names else 'none'}  ({meaning})")
+    if any(row["gain"] is None for row in rows):
+        console.print(
+            "  gain '-': no known gain for that activation; variance-scaling inits need the init "
+            "option gain, or set the layer's activation (ModelSpec.activations)"
+        )
+
+
+def show_layers(factory: str, kwargs: str | None, data: str, seed: int, as_json: bool) -> None:
+    """``show --model-factory``: build the model, trace a batch of ``data``'s shape, print."""
+    spec = ModelSpec(factory=factory, kwargs=parse_model_kwargs(kwargs))
+    shape = DataSpec(name=data).shape()
+    torch.manual_seed(seed)
+    net = build_model(spec, shape)
+    try:
+        found = discover_layers(net, sample_input(shape))
+    except ConfigError as err:
+        raise ConfigError(f"{err}; pick a --data set whose inputs the model takes") from err
+    if as_json:
+        result = {
+            "model": spec.label,
+            "data": data,
+            "input_shape": list(shape.input_shape),
+            "layers": [layer_row(layer) for layer in found.layers],
+            "reused": found.reused,
+            "unused": found.unused,
+            "unsupported": found.unsupported,
+        }
+        typer.echo(jsonsafe.dumps(result))
+        return
+    title = f"{spec.label} on a batch of {data}'s shape: {len(found.layers)} scalable layers"
+    print_layers(title, found, Console())
+
+
 @app.command(
-    help="Build a model on a data set, apply an init, print per-layer diagnostics. With --json, "
-    "non-finite figures (log E is -inf when E = 0) print as null."
+    help="Build a model on a data set, apply an init, print per-layer diagnostics. With "
+    "--model-factory, print the scalable layers found in your own model on a batch of --data's "
+    "shape instead (no init, no data loaded). With --json, non-finite figures (log E is -inf "
+    "when E = 0) print as null."
 )
 def show(
     model: ModelName = ModelSpec.name,
@@ -166,7 +258,12 @@ def show(
     option: InitOptions = None,
     seed: Seed = TrialSpec.seed,
     as_json: AsJson = False,
+    model_factory: ModelFactory = None,
+    model_kwargs: ModelKwargs = None,
 ) -> None:
+    if model_factory is not None:
+        show_layers(model_factory, model_kwargs, data, seed, as_json)
+        return
     trial = trial_spec(locals())
     resolved = trial.model.resolved()  # unknown model names fail before the data set loads
     dataset = trial.data.load()

@@ -24,6 +24,14 @@ from initsearch.models import ModelSpec
 from initsearch.train.spec import Budget, DataSpec, OptimizerSpec, TrialSpec, spec_from
 
 ModelName = Annotated[str, typer.Option(help="mlp | vgg | resnet | transformer")]
+ModelFactory = Annotated[
+    str | None,
+    typer.Option(help="your own model: package.module:function returning any torch nn.Module"),
+]
+ModelKwargs = Annotated[
+    str | None,
+    typer.Option(help="keyword arguments of --model-factory, a JSON object: '{\"width\": 64}'"),
+]
 Depth = Annotated[int | None, typer.Option(help="layers/blocks (architecture default)")]
 Width = Annotated[int | None, typer.Option(help="units/channels (architecture default)")]
 Activation = Annotated[str, typer.Option(help="relu | tanh | gelu | selu")]
@@ -84,6 +92,21 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def parse_model_kwargs(text: str | None) -> dict[str, Any]:
+    """--model-kwargs '{"width": 64}' -> {'width': 64}; a clear error for anything else."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise ConfigError(f"--model-kwargs must be a JSON object ({err}); got {text!r}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f'--model-kwargs must be a JSON object such as {{"width": 64}}; got {text!r}'
+        )
+    return value
 
 
 def parse_init_options(items: list[str] | None) -> dict[str, Any]:

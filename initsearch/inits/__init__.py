@@ -1,4 +1,5 @@
-"""Init schemes behind one entry point: ``apply(model, spec, data=None) -> InitReport``.
+"""Init schemes behind one entry point: ``apply(model, spec, data=None) -> InitReport``, for a
+built-in model or any ``nn.Module`` (``data`` a Dataset or a sample batch to find its layers by).
 
 Importing this package registers every scheme of :mod:`initsearch.inits.schemes`;
 ``all_schemes()`` lists them with their :class:`SchemeInfo` metadata.

@@ -11,17 +11,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from torch import nn
+
 from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits.spec import InitSpec
-from initsearch.models.base import ScalableLayer, ScalableModel
+from initsearch.models.base import ScalableLayer
 
 
 @dataclass
 class InitContext:
-    """What a scheme may look at: the model, its scalable layers, the spec, optional data."""
+    """What a scheme may look at: the model (a built-in family or any module), its scalable
+    layers (listed or discovered), the spec, optional data."""
 
-    model: ScalableModel
+    model: nn.Module
     layers: list[ScalableLayer]
     spec: InitSpec
     data: Dataset | None = None

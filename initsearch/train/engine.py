@@ -132,7 +132,7 @@ def build_member(
     exactly the weights its solo run would."""
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, dataset).to(device)
-    return model, apply(model, spec.init, data=dataset)
+    return model, apply(model, spec.init, data=dataset, activations=spec.model.activations)
 
 
 def rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -16,19 +16,27 @@ threshold. For ReLU this is the mean firing, so at threshold 0 "active" means "f
 one sample" and "dead" means "never fires"; for signed outputs (tanh, linear) it measures
 magnitude. (A channel counts as one unit averaged over positions rather than by its maximum,
 which would call nearly every channel active.) AlShinaifi et al. (arXiv 2409.01568) use a
-threshold of 0.05.
+threshold of 0.05. An activation module shared by several layers (torchvision's blocks call one
+ReLU twice) gives each layer only the call that follows it.
+
+An ``nn.MultiheadAttention`` runs its projections inside one call (``models/attention.py``): its
+``out_proj`` layer is measured on the attention's output, its in-projection on q, k and v
+recomputed from the call's inputs (:func:`watch_output`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from initsearch.models.attention import OUT_PARAM, attention_inputs, in_projection
 from initsearch.models.base import ScalableLayer
+from initsearch.models.discover import CONV_TYPES
 
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
     nn.ReLU,
@@ -53,8 +61,6 @@ _FUNCTIONAL: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
     "selu": F.selu,
 }
-
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 @dataclass
@@ -114,7 +120,7 @@ class _Stats:
 
 def unit_dim(layer: ScalableLayer) -> int:
     """Where the units sit in the layer's output: channels for convs, else the last dim."""
-    return 1 if isinstance(layer.module, _CONVS) else -1
+    return 1 if isinstance(layer.module, CONV_TYPES) else -1
 
 
 def following_activations(
@@ -160,6 +166,27 @@ def following_activations(
     return found
 
 
+def watch_output(layer: ScalableLayer, callback: Callable[[torch.Tensor], Any]) -> Any:
+    """Call ``callback`` with the layer's output each time it runs; returns the hook handle.
+
+    The output of a module's forward (its first tensor when it returns a tuple); for an
+    attention's ``out_proj`` the attention's output, for its in-projection q, k, v as
+    :func:`~initsearch.models.attention.in_projection` recomputes them.
+    """
+    module = layer.module
+    if isinstance(module, nn.MultiheadAttention) and layer.param != OUT_PARAM:
+
+        def before(m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            callback(in_projection(m, layer.param, *attention_inputs(args, kwargs)))  # type: ignore[arg-type]
+
+        return module.register_forward_pre_hook(before, with_kwargs=True)
+
+    def after(_m: nn.Module, _inputs: object, out: Any) -> None:
+        callback(out[0] if isinstance(out, tuple | list) else out)
+
+    return module.register_forward_hook(after)
+
+
 def record_activity(
     model: nn.Module, layers: list[ScalableLayer], x: torch.Tensor
 ) -> tuple[list[LayerActivity], torch.Tensor]:
@@ -168,6 +195,15 @@ def record_activity(
     acts = following_activations(model, layers, x[:2])
     stats: list[_Stats] = []
     handles = []
+    waiting: dict[int, list[_Stats]] = {}  # activation module -> layers that ran since its call
+
+    def arm(act: nn.Module, s: _Stats) -> Callable[..., None]:
+        return lambda *_: waiting.setdefault(id(act), []).append(s)
+
+    def fire(_m: nn.Module, _inputs: object, out: torch.Tensor) -> None:
+        for s in waiting.pop(id(_m), []):
+            s.add(out)
+
     try:
         for layer, act in zip(layers, acts, strict=True):
             transform = None
@@ -175,8 +211,12 @@ def record_activity(
                 transform = _FUNCTIONAL.get(layer.activation)
             s = _Stats(unit_dim(layer), transform)
             stats.append(s)
-            target = act if act is not None else layer.module
-            handles.append(target.register_forward_hook(lambda _m, _i, out, s=s: s.add(out)))
+            if act is None:
+                handles.append(watch_output(layer, s.add))
+            else:
+                handles.append(layer.module.register_forward_hook(arm(act, s)))
+        for act in {id(a): a for a in acts if a is not None}.values():
+            handles.append(act.register_forward_hook(fire))
         with torch.no_grad():
             logits = model(x)
     finally:

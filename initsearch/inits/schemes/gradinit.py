@@ -54,7 +54,8 @@ from initsearch.inits.schemes.gradinit_parts import (
     math_attention,
     progress_bar,
 )
-from initsearch.models.base import ScalableLayer, ScalableModel
+from initsearch.models.base import ScalableLayer
+from initsearch.models.discover import SAMPLE_BATCH, model_layers
 
 RESULT_ATTR = "gradinit_result"
 """Attribute under which the scheme leaves its :class:`GradInitResult` on the model."""
@@ -114,13 +115,14 @@ def gradinit_scales(
 
     ``options`` override the architecture's defaults (keys: GradInitConfig's fields). Batches
     come from a generator seeded from torch's global RNG, so ``torch.manual_seed`` makes a run
-    reproducible. ``layers`` (default ``model.scalable_layers()``) fixes ``per_layer``'s order.
+    reproducible. ``layers`` (default: the model's scalable layers, found on the first training
+    samples for a plain module) fixes ``per_layer``'s order.
     """
     if data is None:
         raise ConfigError("GradInit needs training data; pass the data set (data=...)")
     cfg = resolve_config(model_defaults(model), dict(options or {}))
     if layers is None:
-        layers = model.scalable_layers() if isinstance(model, ScalableModel) else []
+        layers = model_layers(model, data.x_train[:SAMPLE_BATCH]).layers
     theta = ScaledParams(model, cfg.min_scale)
     scales = torch.ones(len(theta.scaled), device=theta.device)
     optimizer = ScaleAdam(theta.floors, cfg)

@@ -81,7 +81,7 @@ from torch import nn
 from initsearch.errors import ConfigError
 from initsearch.inits.registry import InitContext, register
 from initsearch.inits.schemes.classic import nonlinearity
-from initsearch.models.base import ScalableLayer, ScalableModel
+from initsearch.models.base import ScalableLayer
 from initsearch.models.mlp import MLP
 
 RECTIFIERS = ("relu", "gelu")
@@ -322,7 +322,7 @@ def init_layer(
 # ------------------------------------------------------------------------------ the schemes
 
 
-def _probe_from_model(model: ScalableModel, size: int, device: torch.device) -> torch.Tensor:
+def _probe_from_model(model: nn.Module, size: int, device: torch.device) -> torch.Tensor:
     """Data-free probe without a data set: only MLPs reveal their input shape."""
     if isinstance(model, MLP):
         if model.embed is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from initsearch.data.base import Dataset
@@ -33,7 +34,7 @@ from initsearch.inits.schemes.updater_net import (
     snapshot,
     unrolled_loss,
 )
-from initsearch.models.base import ScalableLayer, ScalableModel
+from initsearch.models.base import ScalableLayer, weight_names
 
 # a meta-loss above this multiple of the base init's counts as a diverged unroll
 DIVERGED_FACTOR = 2.0
@@ -105,7 +106,7 @@ class UpdaterResult:
 
 
 def _meta_loop(
-    model: ScalableModel,
+    model: nn.Module,
     layers: list[ScalableLayer],
     base: dict[str, torch.Tensor],
     buffers: dict[str, torch.Tensor],
@@ -114,6 +115,7 @@ def _meta_loop(
     config: UpdaterConfig,
 ) -> tuple[ScaleUpdaterNet, list[float]]:
     """Meta-train a fresh updater net; returns it and the meta-loss of every outer iteration."""
+    names = weight_names(model, layers)
     net = ScaleUpdaterNet(len(FEATURE_NAMES), config.hidden, config.max_log_scale)
     net = net.to(features.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.meta_lr)
@@ -123,7 +125,7 @@ def _meta_loop(
     for _ in range(config.outer_iters):
         train = [batches.next() for _ in range(config.unroll_steps)]
         held = batches.next()
-        params = scaled_params(base, layers, net(features))
+        params = scaled_params(base, names, net(features))
         loss = unrolled_loss(model, params, buffers, train, held, config.inner_lr)
         value = float(loss.detach())
         meta_losses.append(value)
@@ -149,7 +151,7 @@ def _meta_loop(
 
 
 def _check(
-    model: ScalableModel,
+    model: nn.Module,
     layers: list[ScalableLayer],
     base: dict[str, torch.Tensor],
     buffers: dict[str, torch.Tensor],
@@ -164,13 +166,14 @@ def _check(
     the edge of stability, where a held-out unroll may diverge; shorter steps and the base
     itself are the fallbacks. Returns the fraction and each candidate's mean loss.
     """
+    names = weight_names(model, layers)
     unrolls = [
         ([batches.next() for _ in range(config.unroll_steps)], batches.next())
         for _ in range(config.check_unrolls)
     ]
     means = []
     for fraction in CHECK_FRACTIONS:
-        params = scaled_params(base, layers, log_scales * fraction)
+        params = scaled_params(base, names, log_scales * fraction)
         losses = [
             float(unrolled_loss(model, params, buffers, tr, held, config.inner_lr, False).detach())
             for tr, held in unrolls
@@ -183,7 +186,7 @@ def _check(
 
 
 def meta_train(
-    model: ScalableModel, layers: list[ScalableLayer], data: Dataset, config: UpdaterConfig
+    model: nn.Module, layers: list[ScalableLayer], data: Dataset, config: UpdaterConfig
 ) -> UpdaterResult:
     """Meta-train an updater net on ``model``'s current weights and apply its scales in place.
 

@@ -14,7 +14,8 @@ from torch import nn
 from torch.func import functional_call
 
 from initsearch.data.base import Dataset
-from initsearch.models.base import ScalableLayer, ScalableModel
+from initsearch.inits.measurement.layer_activity import watch_output
+from initsearch.models.base import ScalableLayer, weight_names
 
 FEATURE_NAMES = ("rel_depth", "log_gain", "log_act_std", "active_fraction", "log_rel_grad")
 LOG_FEATURE_SCALE = 5.0
@@ -34,7 +35,7 @@ def fan_in(weight: torch.Tensor) -> int:
 
 
 def layer_features(
-    model: ScalableModel,
+    model: nn.Module,
     layers: list[ScalableLayer],
     x: torch.Tensor,
     y: torch.Tensor,
@@ -49,26 +50,23 @@ def layer_features(
     buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
     outputs: dict[int, torch.Tensor] = {}
 
-    def hook_for(i: int):
-        def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-            outputs.setdefault(i, output.detach())
+    def keep(i: int):
+        return lambda output: outputs.setdefault(i, output.detach())
 
-        return hook
-
-    handles = [layer.module.register_forward_hook(hook_for(i)) for i, layer in enumerate(layers)]
+    handles = [watch_output(layer, keep(i)) for i, layer in enumerate(layers)]
     try:
         logits = functional_call(model, (params, buffers), (x,))
     finally:
         for handle in handles:
             handle.remove()
     loss = F.cross_entropy(logits.float(), y)
-    weight_names = [f"{layer.name}.weight" for layer in layers]
-    grads = torch.autograd.grad(loss, [params[n] for n in weight_names], allow_unused=True)
+    names = weight_names(model, layers)
+    grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
 
     max_depth = max(max(layer.depth for layer in layers), 1)
     rows = []
     for i, (layer, grad) in enumerate(zip(layers, grads, strict=True)):
-        weight = params[weight_names[i]].detach().float()
+        weight = params[names[i]].detach().float()
         out = outputs[i].float() if i in outputs else torch.zeros(1, device=weight.device)
         weight_norm = weight.norm()
         grad_norm = grad.float().norm() if grad is not None else weight_norm.new_zeros(())
@@ -109,7 +107,7 @@ class ScaleUpdaterNet(nn.Module):
 
 
 def unrolled_loss(
-    model: ScalableModel,
+    model: nn.Module,
     params: dict[str, torch.Tensor],
     buffers: dict[str, torch.Tensor],
     train_batches: list[tuple[torch.Tensor, torch.Tensor]],
@@ -147,12 +145,12 @@ def _step(param: torch.Tensor, grad: torch.Tensor, lr: float, keep_graph: bool) 
 
 
 def scaled_params(
-    base: dict[str, torch.Tensor], layers: list[ScalableLayer], log_scales: torch.Tensor
+    base: dict[str, torch.Tensor], names: list[str], log_scales: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """``base`` with each scalable weight multiplied by exp(its log-scale)."""
+    """``base`` with each scalable weight (by parameter name, ``weight_names``) multiplied by
+    exp(its log-scale)."""
     params = dict(base)
-    for i, layer in enumerate(layers):
-        name = f"{layer.name}.weight"
+    for i, name in enumerate(names):
         params[name] = base[name] * torch.exp(log_scales[i]).to(base[name].dtype)
     return params
 
@@ -184,7 +182,7 @@ def restore(net: torch.nn.Module, state: list[torch.Tensor]) -> None:
             p.copy_(saved)
 
 
-def rng_devices(model: ScalableModel) -> list[int]:
+def rng_devices(model: nn.Module) -> list[int]:
     device = next(model.parameters()).device
     if device.type != "cuda":
         return []
