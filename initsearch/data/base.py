@@ -10,8 +10,18 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
+
+from initsearch.errors import ConfigError
 
 DataKind = Literal["vector", "image", "sequence"]
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -78,3 +88,28 @@ class Dataset:
             f"{self.name}: {len(self.y_train)} train / {len(self.y_val)} val / "
             f"{len(self.y_test)} test, input {self.input_shape}, {self.num_classes} classes"
         )
+
+    def loader(
+        self, split: str, batch_size: int, shuffle: bool = False, seed: int | None = None
+    ) -> DataLoader:
+        """Batches ``(x, y)`` of one split (``"train"``, ``"val"`` or ``"test"``), for a
+        researcher's own training function.
+
+        Each batch is one index into the split's tensors (no per-sample collation, no worker
+        processes), so it stays on the data's device and costs what the built-in engine's
+        batches cost. ``shuffle``: a new order every pass, drawn from a generator seeded by
+        ``seed`` (the same orders on every run), or from torch's global generator when
+        ``seed`` is None. The last batch may be smaller.
+        """
+        if split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; choose one of {SPLITS}")
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+        tensors = TensorDataset(getattr(self, f"x_{split}"), getattr(self, f"y_{split}"))
+        if shuffle:
+            generator = None if seed is None else torch.Generator().manual_seed(seed)
+            order = RandomSampler(tensors, generator=generator)
+        else:
+            order = SequentialSampler(tensors)
+        batches = BatchSampler(order, batch_size, drop_last=False)
+        return DataLoader(tensors, batch_size=None, sampler=batches)

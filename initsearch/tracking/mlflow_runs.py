@@ -11,6 +11,7 @@ without one metric key per layer.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -69,6 +70,14 @@ def curve_metrics(result: TrialResult, suffix: str, timestamp: int) -> list:
         out += [
             Metric(f"{key}{suffix}", float(v), timestamp, e + 1)
             for e, v in enumerate(getattr(curve, key))
+        ]
+    # the metrics a researcher's training function reported beyond the known ones, per epoch
+    # (epochs it did not report them are NaN in the curve and left out here)
+    for key, values in curve.extra.items():
+        out += [
+            Metric(f"user_{key}{suffix}", float(v), timestamp, e + 1)
+            for e, v in enumerate(values)
+            if math.isfinite(v)
         ]
     for key, value in result.summary.to_dict().items():
         # a summary figure named like a curve (test_accuracy, test_loss) is the curve's last

@@ -19,6 +19,10 @@ class Curve:
     ``epoch_seconds`` is training time only (evaluation excluded). ``val_*`` are measured on
     the validation split; ``test_*`` on the test split, only when the spec asks for it
     (``TrialSpec.test_split``; empty otherwise).
+
+    ``extra`` holds per-epoch metrics of the researcher's own names, reported by a training
+    function of their own (:mod:`initsearch.train.user_loop`); one entry per finished epoch,
+    NaN where an epoch did not report it. The built-in engine leaves it empty.
     """
 
     train_step: list[int] = field(default_factory=list)
@@ -29,18 +33,21 @@ class Curve:
     epoch_seconds: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:
         return len(self.val_accuracy)
 
-    def to_dict(self) -> dict[str, list]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Curve:
         """The curve back from :meth:`to_dict`; keys a stored older curve lacks stay empty."""
-        return cls(**{f.name: list(data.get(f.name) or []) for f in fields(cls)})
+        lists = {f.name: list(data.get(f.name) or []) for f in fields(cls) if f.name != "extra"}
+        extra = {str(key): list(values) for key, values in (data.get("extra") or {}).items()}
+        return cls(**lists, extra=extra)
 
 
 class LossLog:

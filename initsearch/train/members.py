@@ -8,6 +8,9 @@ GPU and for very small models) or as solo runs advanced one epoch each in turn
 path for larger models on a CPU; ``benchmarks/seed_pack.py`` measures both). Either way the
 caller sees every member once per epoch, together: what a pruner deciding on a trial's mean
 curve over its seeds needs.
+
+A trial with its own training function (``TrialSpec.loop.function``) trains through
+:func:`~initsearch.train.user_loop.run_user_members` instead, with the same contract.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from initsearch.data import Dataset
 from initsearch.train.engine import SoloRun, TrialResult, load_trial_data, resolve_device
 from initsearch.train.pack import PackEpochCallback, check_packable, run_pack
 from initsearch.train.spec import TrialSpec
+from initsearch.train.user_loop import run_user_members
 
 
 def run_members(
@@ -30,8 +34,14 @@ def run_members(
     member that finished it and still runs (not diverged, not stopped); it returns the indices
     of the members to stop. ``pack``: train them as one pack (results equal the solo runs' up
     to rounding) instead of as interleaved solo runs (results equal ``run_trial``'s exactly).
+
+    Specs with a training function of their own (``loop.function``) run it, their seeds in
+    lockstep (:func:`~initsearch.train.user_loop.run_user_members`); ``pack`` is then ignored,
+    as packs are the built-in engine's alone.
     """
     check_packable(specs)
+    if specs[0].loop.function is not None:
+        return run_user_members(specs, dataset, on_epoch)
     if pack:
         return run_pack(specs, dataset, on_epoch=on_epoch)
     data = load_trial_data(specs[0], dataset, resolve_device(specs[0].device))
