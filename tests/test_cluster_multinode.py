@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from initsearch.cluster.client import connect
@@ -34,6 +36,7 @@ from tests.test_study_cli import baseline_counts, wait_until, write_study
 pytest.importorskip("ray")
 
 REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
 CLI_TIMEOUT_S = 120
 JOB_TIMEOUT_S = 300  # a whole study as a job on the 2-core machine, generous
 pg_server = pg.pg_server
@@ -270,6 +273,37 @@ def test_stopped_job_resumes_when_submitted_again(cluster, tmp_path, pg_server, 
     assert baseline_counts(trials) == {"kaiming": 1}
     retried = {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
     assert retried == {t.number for t in interrupted}
+
+
+def test_a_study_of_the_users_own_code_ships_it_with_the_job(cluster, tmp_path, pg_server):
+    """examples/digits_cnn: the model factory's module is next to the study file, not
+    installed; `cluster submit` sends it with the job and the trials on the worker nodes
+    import it. The study runs its baselines, the search and the confirmation to a verdict."""
+    from initsearch.contract import STUDY_VERDICT
+
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    shutil.copy(EXAMPLES / "digits_cnn.py", lab / "digits_cnn.py")
+    raw = yaml.safe_load((EXAMPLES / "digits_cnn.yaml").read_text())
+    url = pg_server.create_database()
+    raw.update(
+        storage=url,
+        tracking_uri=pg_server.create_database(),
+        baselines={"schemes": ["kaiming", "xavier"]},
+        budget={"trials": 4, "seeds_per_trial": 1},
+        confirm={"top_k": 1, "seeds": 2},
+        ray={"cpus_per_trial": 1, "pack": 1},
+    )
+    file = lab / "digits_cnn.yaml"
+    file.write_text(yaml.safe_dump(raw))
+    job = submit(cluster, file)
+    assert wait_job(cluster, job) == "SUCCEEDED", job_logs(cluster, job)
+    study = load(url, "digits_cnn")
+    trials = study.get_trials()
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert {t.user_attrs["node_id"] for t in trials} <= set(cluster.node_ids().values())
+    assert study.user_attrs["layer_names"] == ["features.0", "features.2", "head"]
+    assert study.user_attrs[STUDY_VERDICT]["verdict"]["best_baseline"] in ("kaiming", "xavier")
 
 
 def test_a_study_survives_a_lost_worker_node(cluster, tmp_path, pg_server):

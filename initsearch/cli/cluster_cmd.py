@@ -59,12 +59,14 @@ def submit(
     ] = None,
 ) -> None:
     """Submit the study as a Ray job (or resume it: same study, next job id); print its id."""
+    from initsearch.api import check_study
     from initsearch.cluster.client import connect, normalize_address
     from initsearch.cluster.stores import check_reachable, embedded_stores
     from initsearch.cluster.submit import parse_env, study_stores, submit_study
     from initsearch.config import load_study
 
     cfg = load_study(file)
+    check_study(cfg)  # the model, data and training code, before anything is sent
     extra = parse_env(env)
     address = normalize_address(address)
     check_reachable(address, file, embedded_stores(*study_stores(cfg)))  # before connecting

@@ -10,8 +10,8 @@ from rich.console import Console
 
 from initsearch.cli.consoles import stdout_console
 from initsearch.cli.interrupt import honour_ctrl_c
-from initsearch.cli.progress import trials_progress
 from initsearch.errors import ConfigError
+from initsearch.report.progress import trials_progress
 
 
 def _names(text: str | None) -> list[str] | None:

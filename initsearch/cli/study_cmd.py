@@ -9,7 +9,6 @@ from rich.console import Console
 
 from initsearch.cli.consoles import stdout_console
 from initsearch.cli.interrupt import honour_ctrl_c
-from initsearch.cli.progress import trials_progress
 
 app = typer.Typer(
     help="Optuna studies of per-layer init scales, run by Ray, tracked by MLflow.",
@@ -34,61 +33,29 @@ def start(
 ) -> None:
     """Create the study, or resume it; run baselines, then search until the budget is spent,
     then confirm the best searched configurations against the baselines on fresh seeds."""
+    from initsearch.api import run_study
+    from initsearch.cli.study_status import print_status
     from initsearch.config import load_study
-    from initsearch.run.driver import StudyProgress
-    from initsearch.run.pool import make_pool
-    from initsearch.search.study import study_driver
 
     honour_ctrl_c()
     cfg = load_study(file)
-    updates: dict = {}
-    if trials is not None:
-        updates["budget"] = cfg.budget.model_copy(update={"trials": trials})
-    if workdir is not None:
-        updates["workdir"] = workdir
-    cfg = cfg.model_copy(update=updates) if updates else cfg
-    console = Console(stderr=True)
-    pool = make_pool(cfg.ray, inline, ray_address, workers)
     try:
-        with trials_progress(console) as progress:
-            task = progress.add_task(cfg.name, total=cfg.budget.trials, info="starting")
-
-            def show(p: StudyProgress) -> None:
-                states = " ".join(f"{k.lower()} {v}" for k, v in sorted(p.states.items()))
-                best = f"best {p.best:.4g}" if p.best is not None else "best -"
-                progress.update(task, completed=p.done, info=f"{best} | {states}")
-
-            driver = study_driver(cfg, pool, on_progress=show)
-            progress.update(task, completed=driver.done(), info=f"{pool.workers} workers")
-            driver.run()
-        if confirm and cfg.confirm.after_search:
-            _confirm_after_search(cfg, driver, pool, console)
+        run = run_study(
+            cfg,
+            workdir=workdir,
+            trials=trials,
+            workers=workers,
+            ray_address=ray_address,
+            inline=inline,
+            confirm=confirm,
+        )
     except KeyboardInterrupt:
-        console.print(
+        Console(stderr=True).print(
             "[yellow]interrupted: running trials were marked failed and will be "
             "re-run when you start the study again[/]"
         )
         raise typer.Exit(130) from None
-    finally:
-        pool.shutdown()
-    from initsearch.cli.study_status import print_status
-
-    print_status(cfg, driver.study, stdout_console())
-
-
-def _confirm_after_search(cfg, driver, pool, console: Console) -> None:
-    """The confirmation once the search's trial budget is spent (a search cut short by its
-    time limit leaves the confirmation to ``study confirm``)."""
-    from initsearch.cli.study_confirm import confirm_study
-
-    left = driver.source.remaining()
-    if left:
-        console.print(
-            f"[yellow]the search stopped with {left} trials of its budget left; no "
-            f"confirmation yet: run `initsearch study confirm {cfg.name}` when it is done[/]"
-        )
-        return
-    confirm_study(cfg, driver.study, lambda: pool, console)
+    print_status(run.config, run.study, stdout_console())
 
 
 @app.command("confirm")
@@ -108,7 +75,7 @@ def confirm_cmd(
 ) -> None:
     """Re-run the top searched configurations and every baseline on fresh paired seeds,
     judge them on the test split, and give the study its verdict (resumable)."""
-    from initsearch.cli.study_confirm import confirm_study
+    from initsearch.api import confirm_study
     from initsearch.report.verdict_table import print_verdict
     from initsearch.run.pool import make_pool
     from initsearch.search.locate import locate_study

@@ -4,8 +4,11 @@ The job runs ``python -m initsearch study start <study>.yaml --ray-address auto`
 node. ``runtime_env`` carries what the cluster lacks: this ``initsearch`` package
 (``py_modules``, put first on the job's and every trial worker's path, so the cluster runs the
 code you submitted) and a folder holding the study file as validated here, with the resolved
-storage and tracking URIs written in (``working_dir``, the job's current folder). The cluster
-needs the dependencies (torch, optuna, ray, mlflow...) in the Python that runs ``python``.
+storage and tracking URIs written in (``working_dir``, the job's current folder). The study's
+own code (the modules of ``model.factory``, ``data.factory``, ``train.function``) travels too:
+a single-file module is copied into that folder, a package goes in ``py_modules``; code
+installed in site-packages is expected on the cluster. The cluster needs the dependencies
+(torch, optuna, ray, mlflow...) in the Python that runs ``python``.
 
 Job ids are ``initsearch-<study>-<n>``: Ray never reuses a job id, so each submission of a
 study takes the next ``n``. A study is one Optuna study in its storage, so a new submission
@@ -44,6 +47,7 @@ from initsearch.cluster.stores import (
     embedded_stores,
 )
 from initsearch.errors import ConfigError
+from initsearch.factories import module_file
 from initsearch.stores import absolute, redact, storage_url, tracking_uri
 
 if TYPE_CHECKING:
@@ -110,12 +114,37 @@ def staged_config(cfg: StudyConfig, local: bool) -> dict[str, Any]:
     return raw
 
 
-def stage(cfg: StudyConfig, local: bool) -> Path:
-    """A fresh folder holding ``<study>.yaml``, to be the job's working_dir."""
+def user_code(cfg: StudyConfig) -> list[Path]:
+    """The files and package folders of the study's own code that must travel with the job."""
+    refs = (cfg.model.factory, cfg.data.factory, cfg.train.function)
+    found = []
+    for ref in refs:
+        if ref is None:
+            continue
+        if not isinstance(ref, str):
+            raise ConfigError(
+                "a study submitted to a cluster names its code as 'package.module:function' in "
+                "the study file; a callable given to run_study cannot travel with a job"
+            )
+        path = module_file(ref)
+        if path is not None and path not in found:
+            found.append(path)
+    return found
+
+
+def stage(cfg: StudyConfig, local: bool) -> tuple[Path, list[str]]:
+    """A fresh folder holding ``<study>.yaml`` and the study's single-file modules, to be the
+    job's working_dir; and the study's packages, for ``py_modules``."""
     folder = Path(tempfile.mkdtemp(prefix="initsearch-job-"))
     text = yaml.safe_dump(staged_config(cfg, local), sort_keys=False)
     (folder / f"{cfg.name}.yaml").write_text(text)
-    return folder
+    packages = []
+    for path in user_code(cfg):
+        if path.is_dir():
+            packages.append(str(path))
+        else:
+            shutil.copy2(path, folder / path.name)
+    return folder, packages
 
 
 def entrypoint(study: str, python: str, trials: int | None, workers: int | None) -> str:
@@ -165,7 +194,7 @@ def submit_study(
             f"(`initsearch cluster stop {other}`) before submitting the study again"
         )
     attempt = earlier[-1][0] + 1 if earlier else 1
-    folder = stage(cfg, local)
+    folder, packages = stage(cfg, local)
     try:
         submission = Submission(
             job_id=job_id(cfg.name, attempt),
@@ -173,7 +202,7 @@ def submit_study(
             entrypoint=entrypoint(cfg.name, python, trials, workers),
             runtime_env={
                 "working_dir": str(folder),
-                "py_modules": [str(Path(initsearch.__file__).parent)],
+                "py_modules": [str(Path(initsearch.__file__).parent), *packages],
                 "excludes": EXCLUDES,
                 "env_vars": {
                     "RAY_JOB_STOP_SIGNAL": "SIGINT",

@@ -93,7 +93,10 @@ class Driver:
     # ---- packs -------------------------------------------------------------------------
     def resolve_pack_size(self, dataset: Dataset) -> int:
         """``ray.pack``; ``auto`` is sized where the trials run (a worker of the pool, with
-        the task's resources), since the driver's machine may have no GPU."""
+        the task's resources), since the driver's machine may have no GPU. A researcher's own
+        training function trains one model at a time: packs are the built-in engine's."""
+        if self.limits.probe.loop.function is not None:
+            return 1
         if self.limits.pack != "auto":
             return int(self.limits.pack)
         return int(self.pool.run_once(auto_pack_size, self.limits.probe, dataset))

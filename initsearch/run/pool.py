@@ -15,6 +15,7 @@ from typing import Any
 
 from initsearch.data import Dataset
 from initsearch.errors import ConfigError
+from initsearch.factories import IMPORT_PATHS
 from initsearch.run.job import TrialJob, TrialOutcome
 from initsearch.run.worker import execute
 
@@ -146,6 +147,18 @@ def trial_slots(nodes: list[dict[str, float]], cpus_per_trial: float, gpus_per_t
     return slots
 
 
+def local_runtime_env() -> dict[str, Any]:
+    """What the workers of a Ray instance started here need to import a study's own code
+    (``model.factory`` and the like): this folder and the study's import paths on their
+    ``PYTHONPATH``, after the user's own. Ray itself puts only the driver script's folder
+    there. On a cluster, ``cluster submit`` ships that code with the job instead."""
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    for folder in (*IMPORT_PATHS, os.getcwd()):
+        if folder not in paths:
+            paths.append(folder)
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
+
+
 class RayPool(TrialPool):
     """Trials as Ray tasks with the study's CPU/GPU share; the data set is put in the object
     store once and every task gets a reference to it."""
@@ -166,7 +179,12 @@ class RayPool(TrialPool):
             if address:
                 connect(ray, address)
             else:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+                ray.init(
+                    num_cpus=num_cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    runtime_env=local_runtime_env(),
+                )
         nodes = alive_resources(ray)
         try:
             check_fits(nodes, cpus_per_trial, gpus_per_trial)

@@ -1,0 +1,185 @@
+"""The Python API: ``initsearch.run_study`` runs a study from a notebook or a script.
+
+It is what ``initsearch study start`` runs (the command line only parses flags and prints):
+check everything the study names before Ray starts, run the baselines and the search, then
+the confirmation stage and its verdict. A researcher's model, data and training loop may be
+given as callables (``run_study(cfg, model=make_net, data=make_data, train=fit)``), which
+stand in for the study file's ``model.factory``, ``data.factory`` and ``train.function``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from rich.console import Console
+
+from initsearch.config import StudyConfig, load_study, parse_study
+from initsearch.confirm import (
+    confirm_dir,
+    confirmation_pending,
+    judge,
+    keep_verdict,
+    plan_confirmation,
+    run_confirmation,
+)
+from initsearch.confirm.verdict import Verdict
+from initsearch.errors import ConfigError
+from initsearch.factories import FactoryRef, add_import_paths, ref_name, resolve
+from initsearch.report.progress import trials_progress
+from initsearch.run.driver import StudyProgress
+from initsearch.run.pool import TrialPool, make_pool
+from initsearch.search.space import LayerInfo, layer_info
+from initsearch.search.study import study_driver
+
+
+@dataclass
+class StudyRun:
+    """What a run of a study left: the Optuna study (every trial, baselines included), the
+    search's last progress, and the verdict (None when the confirmation did not run)."""
+
+    config: StudyConfig
+    study: optuna.Study
+    progress: StudyProgress
+    verdict: Verdict | None
+
+
+def study_config(
+    config: StudyConfig | Mapping[str, Any] | str | Path,
+    *,
+    model: FactoryRef | None = None,
+    data: FactoryRef | None = None,
+    train: FactoryRef | None = None,
+    **overrides: Any,
+) -> StudyConfig:
+    """The study to run: a file, a mapping or a config, with the callables (or references)
+    ``model``, ``data`` and ``train`` in place of its factories and training function, and
+    top-level ``overrides`` (``workdir``; ``trials`` sets ``budget.trials``). References are
+    imported from the current folder too (and from a study file's folder)."""
+    add_import_paths([Path.cwd()])
+    if isinstance(config, StudyConfig):
+        cfg = config
+    elif isinstance(config, Mapping):
+        cfg = parse_study(dict(config), "(mapping)")
+    else:
+        cfg = load_study(config)
+    raw = cfg.model_dump()
+    if model is not None:
+        raw["model"]["factory"] = model
+    if data is not None:
+        raw["data"]["factory"] = data
+    if train is not None:
+        raw["train"]["function"] = train
+    if overrides.get("trials") is not None:
+        raw["budget"]["trials"] = overrides.pop("trials")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return parse_study(raw, "(run_study)")
+
+
+def check_study(cfg: StudyConfig) -> LayerInfo:
+    """Everything the study names, checked before any worker starts: the data (a data
+    factory is called), the model (built and traced on a sample batch), the training function
+    (imported). Each problem is a one-line ConfigError naming the factory."""
+    model_ref = ref_name(cfg.model.factory)
+    try:
+        info = layer_info(cfg)
+    except ConfigError as err:
+        text = str(err)
+        if model_ref and model_ref not in text and "data factory" not in text:
+            raise ConfigError(f"model factory {model_ref!r}: {text}") from None
+        raise
+    if info.count == 0:
+        raise ConfigError(
+            f"model {cfg.model.label!r} has no scalable layer (Linear, Conv, attention "
+            "projection, Embedding) that runs on a sample batch; there is nothing to initialise"
+        )
+    if cfg.train.function is not None:
+        resolve(cfg.train.function, "training function")
+    return info
+
+
+def run_study(
+    config: StudyConfig | Mapping[str, Any] | str | Path,
+    *,
+    model: FactoryRef | None = None,
+    data: FactoryRef | None = None,
+    train: FactoryRef | None = None,
+    workdir: str | None = None,
+    trials: int | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    inline: bool = False,
+    confirm: bool = True,
+    console: Console | None = None,
+) -> StudyRun:
+    """Create (or resume) the study and run it to its verdict; see the module docstring.
+
+    ``inline``: train in this process without Ray (slow, easy to debug). ``confirm``: run
+    the confirmation stage when the search's budget is spent (if ``confirm.after_search``).
+    Progress goes to ``console`` (stderr by default). Ctrl-C raises KeyboardInterrupt after
+    the running trials were marked failed (they run again when the study is resumed).
+    """
+    cfg = study_config(config, model=model, data=data, train=train, workdir=workdir, trials=trials)
+    check_study(cfg)
+    err = console or Console(stderr=True)
+    pool = make_pool(cfg.ray, inline, ray_address, workers)
+    try:
+        with trials_progress(err) as progress:
+            task = progress.add_task(cfg.name, total=cfg.budget.trials, info="starting")
+
+            def show(p: StudyProgress) -> None:
+                states = " ".join(f"{k.lower()} {v}" for k, v in sorted(p.states.items()))
+                best = f"best {p.best:.4g}" if p.best is not None else "best -"
+                progress.update(task, completed=p.done, info=f"{best} | {states}")
+
+            driver = study_driver(cfg, pool, on_progress=show)
+            progress.update(task, completed=driver.done(), info=f"{pool.workers} workers")
+            final = driver.run()
+        verdict = None
+        if confirm and cfg.confirm.after_search:
+            left = driver.source.remaining()
+            if left:
+                err.print(
+                    f"[yellow]the search stopped with {left} trials of its budget left; no "
+                    f"confirmation yet: run `initsearch study confirm {cfg.name}` when it is "
+                    "done[/]"
+                )
+            else:
+                verdict = confirm_study(cfg, driver.study, lambda: pool, err)
+    finally:
+        pool.shutdown()
+    return StudyRun(cfg, driver.study, final, verdict)
+
+
+def confirm_study(
+    cfg: StudyConfig,
+    study: optuna.Study,
+    pool: Callable[[], TrialPool],
+    err: Console,
+    top_k: int | None = None,
+    seeds: int | None = None,
+) -> Verdict:
+    """Train the confirmation's missing pairs (with a progress bar; ``pool`` is called only
+    when there are some, so judging again starts no Ray), then judge and keep the verdict."""
+    plan = plan_confirmation(cfg, study, top_k, seeds)
+    total, todo = len(plan.compare.schemes) * len(plan.seeds), confirmation_pending(plan)
+    err.print(
+        f"[bold]{plan.name}[/]: {len(plan.searched)} searched + {len(plan.baselines)} "
+        f"baselines x {len(plan.seeds)} fresh seeds = {total} runs on the test split, "
+        f"{todo} to train"
+    )
+    if todo:
+        with trials_progress(err) as progress:
+            task = progress.add_task(plan.name, total=total, completed=total - todo, info="")
+
+            def show(p: StudyProgress) -> None:
+                progress.update(task, completed=p.done)
+
+            run_confirmation(plan, pool(), show)
+    verdict = judge(plan)
+    path = keep_verdict(plan, verdict, study, confirm_dir(cfg.workdir, cfg.name))
+    err.print(f"[dim]verdict kept in {path}[/]")
+    return verdict
