@@ -8,7 +8,7 @@ head), so the model needs no initsearch base class. Run it with
 
 or check the layers first:
 
-    initsearch inits show --model-factory digits_cnn:make_cnn --data digits
+    initsearch inits show --model-factory examples.digits_cnn:make_cnn --data digits
 """
 
 from __future__ import annotations

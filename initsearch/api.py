@@ -29,6 +29,8 @@ from initsearch.confirm import (
 from initsearch.confirm.verdict import Verdict
 from initsearch.errors import ConfigError
 from initsearch.factories import FactoryRef, add_import_paths, ref_name, resolve
+from initsearch.inits import InitSpec
+from initsearch.models import factory_layers
 from initsearch.report.progress import trials_progress
 from initsearch.run.driver import StudyProgress
 from initsearch.run.pool import TrialPool, make_pool
@@ -79,6 +81,26 @@ def study_config(
     return parse_study(raw, "(run_study)")
 
 
+def model_notes(cfg: StudyConfig) -> list[str]:
+    """What a researcher should know about their model before a study: layers tracing found
+    reused, never run, or holding parameters no init touches (empty for built-in models)."""
+    if cfg.model.factory is None:
+        return []
+    spec = cfg.trial_spec(InitSpec(), cfg.budget.first_seed)
+    found = factory_layers(spec.model, spec.data.shape())
+    notes = []
+    if found.reused:
+        notes.append(f"run more than once per forward (one scale each): {', '.join(found.reused)}")
+    if found.unused:
+        notes.append(f"never ran on a sample batch (not initialised): {', '.join(found.unused)}")
+    if found.unsupported:
+        notes.append(
+            "hold parameters no init touches (left as torch made them): "
+            f"{', '.join(found.unsupported)}"
+        )
+    return [f"model {cfg.model.label}: {note}" for note in notes]
+
+
 def check_study(cfg: StudyConfig) -> LayerInfo:
     """Everything the study names, checked before any worker starts: the data (a data
     factory is called), the model (built and traced on a sample batch), the training function
@@ -125,6 +147,8 @@ def run_study(
     cfg = study_config(config, model=model, data=data, train=train, workdir=workdir, trials=trials)
     check_study(cfg)
     err = console or Console(stderr=True)
+    for note in model_notes(cfg):
+        err.print(f"[yellow]{note}[/]")
     pool = make_pool(cfg.ray, inline, ray_address, workers)
     try:
         with trials_progress(err) as progress:

@@ -214,3 +214,31 @@ def test_the_notebook_example_runs_as_a_script(tmp_path):
     assert out[-1] == f"study files: {tmp_path}/notebook_api"
     assert "the best baseline" in out[-2], out
     assert (tmp_path / "notebook_api" / "confirm" / "verdict.json").is_file()
+
+
+class Quirky(nn.Module):
+    """A head used twice, a layer never used, a parameter of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(64, 10)
+        self.spare = nn.Linear(10, 10)
+        self.temperature = nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.flatten(1)) / self.temperature
+
+
+def quirky() -> nn.Module:
+    return Quirky()
+
+
+def test_a_study_says_which_layers_tracing_could_not_treat_as_usual(tmp_path):
+    from initsearch.api import model_notes
+
+    cfg = load_study(study_file(tmp_path, model={"factory": "tests.test_own_model:quirky"}))
+    notes = model_notes(cfg)
+    assert any("never ran" in n and "spare" in n for n in notes), notes
+    assert any("no init touches" in n and "Quirky" in n for n in notes), notes
+    assert all(n.startswith("model tests.test_own_model:quirky: ") for n in notes)
+    assert model_notes(load_study(study_file(tmp_path))) == []  # a built-in model

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Annotated, Any
 
 import torch
@@ -46,6 +47,7 @@ from initsearch.cli.options import (
     trial_spec,
 )
 from initsearch.errors import ConfigError
+from initsearch.factories import add_import_paths
 from initsearch.inits import InitReport, InitSpec, all_schemes
 from initsearch.inits.schemes.classic import nonlinearity
 from initsearch.models import (
@@ -210,7 +212,9 @@ def print_layers(title: str, found: Discovery, console: Console) -> None:
 
 
 def show_layers(factory: str, kwargs: str | None, data: str, seed: int, as_json: bool) -> None:
-    """``show --model-factory``: build the model, trace a batch of ``data``'s shape, print."""
+    """``show --model-factory``: build the model, trace a batch of ``data``'s shape, print.
+    The factory is imported from the current folder too, as ``study start`` does."""
+    add_import_paths([Path.cwd()])
     spec = ModelSpec(factory=factory, kwargs=parse_model_kwargs(kwargs))
     shape = DataSpec(name=data).shape()
     torch.manual_seed(seed)

@@ -55,10 +55,15 @@ def layer_list(spec: ModelSpec, shape: DataShape) -> list[tuple[str, int]]:
         with torch.device("meta"):
             model = build_model(spec, shape)
         return [(layer.name, layer.depth) for layer in model.scalable_layers()]
+    return [(layer.name, layer.depth) for layer in factory_layers(spec, shape).layers]
+
+
+def factory_layers(spec: ModelSpec, shape: DataShape) -> Discovery:
+    """What tracing finds in a factory model on a synthetic batch of ``shape``: its layers and
+    the reused, unused and unsupported ones (the global random state is put back)."""
     with torch.random.fork_rng(devices=[]):
         model = build_model(spec, shape)
-    found = discover_layers(model, sample_input(shape), spec.activations)
-    return [(layer.name, layer.depth) for layer in found.layers]
+    return discover_layers(model, sample_input(shape), spec.activations)
 
 
 __all__ = [
@@ -77,6 +82,7 @@ __all__ = [
     "ScalableModel",
     "Transformer",
     "build_model",
+    "factory_layers",
     "discover_layers",
     "layer_list",
     "model_layers",
