@@ -13,10 +13,15 @@ file), and it is recorded in the study relative to the study's folder (``<scheme
 copied ``runs/`` folder opens its own stores: :func:`recorded_uri` writes that form and
 :func:`resolve_recorded` reads it back. Anything else (servers, files outside the folder) is
 recorded as it is.
+
+A journal file is checked before anything is appended to it (``journal_check``): a torn or
+corrupt one is refused with the repair command, and readers get a read-only view of its intact
+records (:func:`open_for_reading`).
 """
 
 from __future__ import annotations
 
+import shlex
 import urllib.parse
 from pathlib import Path
 
@@ -24,6 +29,7 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
+from initsearch import journal_check
 from initsearch.contract import STUDY_TRACKING_URI
 from initsearch.errors import ConfigError
 from initsearch.locks import schema_lock
@@ -201,13 +207,13 @@ def check_tracking_exists(uri: str) -> None:
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Open (and cache per process) the Optuna storage behind ``url``."""
+    """Open (and cache per process) the Optuna storage behind ``url``, to read and write. A
+    damaged journal file is refused (ConfigError naming the damage and the repair command);
+    readers that should still see its intact trials use :func:`open_for_reading`."""
     if url in _CACHE:
         return _CACHE[url]
     if url.startswith(JOURNAL_PREFIX):
-        path = Path(url[len(JOURNAL_PREFIX) :])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        storage: optuna.storages.BaseStorage = JournalStorage(JournalFileBackend(str(path)))
+        storage: optuna.storages.BaseStorage = _open_journal(Path(url[len(JOURNAL_PREFIX) :]))
     elif "://" in url:
         make_sqlite_folder(url)
         try:
@@ -226,6 +232,53 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         )
     _CACHE[url] = storage
     return storage
+
+
+def _open_journal(path: Path, state: journal_check.JournalState | None = None) -> JournalStorage:
+    """The journal at ``path`` for writing, checked first (``state``: already checked) and
+    guarded on every append (:class:`~initsearch.journal_check.TailGuard`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fix = repair_command(path)
+    if state is None:
+        state = journal_check.settled(path)
+    if not state.intact:
+        raise ConfigError(journal_check.refusal(state, fix))
+    guard = journal_check.TailGuard(journal_check.journal_lock(path), path, fix)
+    # a lock by duck type (acquire/release), as Optuna calls it
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=guard))  # type: ignore[arg-type]
+
+
+def open_for_reading(url: str) -> tuple[optuna.storages.BaseStorage, str | None]:
+    """The storage behind ``url`` for reading, and a one-line warning (else None): a damaged
+    journal opens as a read-only view of its intact records (writes refuse, naming the repair
+    command); everything else as :func:`open_storage` opens it."""
+    if url in _CACHE or not url.startswith(JOURNAL_PREFIX):
+        return open_storage(url), None
+    path = Path(url[len(JOURNAL_PREFIX) :])
+    state = journal_check.settled(path)
+    if state.intact:
+        _CACHE[url] = _open_journal(path, state)
+        return _CACHE[url], None
+    fix = repair_command(path)
+    view = JournalStorage(journal_check.FrozenJournal(state, fix))
+    return view, journal_check.reading_note(state, fix)
+
+
+def repair_command(journal: Path) -> str:
+    """The command that repairs ``journal``: by study name for a study's default journal
+    (with ``--workdir`` unless it is ``./runs``), else by the journal's path."""
+    if journal.name != JOURNAL_FILE:
+        return f"initsearch study repair {shlex.quote(str(journal))}"
+    command = f"initsearch study repair {shlex.quote(journal.parent.name)}"
+    workdir = journal.parent.parent
+    if workdir.resolve() == Path("runs").resolve():
+        return command
+    return f"{command} --workdir {shlex.quote(str(workdir))}"
+
+
+def forget_storage(url: str) -> None:
+    """Drop this process's cached storage for ``url`` (its journal was rewritten)."""
+    _CACHE.pop(url, None)
 
 
 def load_study_if_present(url: str, study_name: str) -> optuna.Study | None:

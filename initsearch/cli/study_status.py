@@ -22,7 +22,11 @@ def ranked(study: optuna.Study, cfg: StudyConfig) -> list[optuna.trial.FrozenTri
 def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> None:
     from initsearch.confirm import current_verdict, search_noise
     from initsearch.report.verdict_table import print_kept_verdict
+    from initsearch.search.locate import journal_note
 
+    note = journal_note(study)  # a damaged journal: say so above its intact trials
+    if note:
+        console.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
     print_kept_verdict(current_verdict(study), study.study_name, console)
     trials = study.get_trials(deepcopy=False)
     states: dict[str, int] = {}
