@@ -18,7 +18,10 @@ from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialSpec
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A section of a study file: unknown keys are errors (a typo is never ignored), and no
+    number is infinite or NaN (``lr: .inf`` would pass ``gt=0`` and diverge every trial)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _reference(value: Any) -> Any:

@@ -5,11 +5,13 @@ baselines, budget, confirmation, Ray."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from initsearch.config.schemes import check_study_inits, scheme_name
 from initsearch.config.sections import DataConfig, ModelConfig, Strict, TrainConfig
 from initsearch.errors import ConfigError
 from initsearch.factories import add_import_paths
@@ -50,6 +52,11 @@ class SearchConfig(Strict):
     emergence_alpha: tuple[float, float] | None = None
     profile_slope: tuple[float, float] = (-1.5, 1.5)
     profile_curvature: tuple[float, float] = (-1.0, 1.0)
+
+    @field_validator("base_init")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        return scheme_name(name)
 
     @model_validator(mode="after")
     def _bounds(self) -> SearchConfig:
@@ -124,11 +131,24 @@ class PrunerConfig(Strict):
 
 
 class BaselinesConfig(Strict):
-    """Init schemes run as trials of the study before the search (each exactly once)."""
+    """Init schemes run as trials of the study before the search (each exactly once);
+    ``options``: scheme name -> its init options (for the baselines and comparisons alike)."""
 
     schemes: list[str] = ["kaiming", "xavier", "emergence", "lps", "gradinit"]
-    emergence_alphas: list[float] = [1.1, 1.3]
+    emergence_alphas: list[Annotated[float, Field(gt=0)]] = [1.1, 1.3]
     options: dict[str, dict[str, Any]] = {}
+
+    @field_validator("schemes")
+    @classmethod
+    def _registered(cls, names: list[str]) -> list[str]:
+        return [scheme_name(name) for name in names]
+
+    @field_validator("options")
+    @classmethod
+    def _registered_keys(cls, options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in options:
+            scheme_name(name)
+        return options
 
 
 class BudgetConfig(Strict):
@@ -179,8 +199,15 @@ class RayConfig(Strict):
     pack: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = "auto"
 
 
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+"""A study's name is one folder under ``workdir`` (and part of its MLflow experiment's): a
+single path component that starts with a letter, digit or underscore, so neither ``.`` nor
+``..`` (which would put the study's files outside its workdir), nor a hidden folder, nor
+anything a shell would read as an option."""
+
+
 class StudyConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(max_length=100)
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -197,6 +224,16 @@ class StudyConfig(Strict):
     ray: RayConfig = RayConfig()
     workdir: str = "runs"
 
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise ValueError(
+                f"{name!r} is no safe folder name: use letters, digits, '_', '.' and '-', "
+                "starting with a letter, digit or '_' (the study's files go to WORKDIR/NAME)"
+            )
+        return name
+
     @model_validator(mode="after")
     def _fresh_confirmation_seeds(self) -> StudyConfig:
         overlap = sorted(set(self.budget.seeds) & set(self.confirm.seed_list))
@@ -206,6 +243,17 @@ class StudyConfig(Strict):
                 f"{list(self.budget.seeds)} at {overlap}: the confirmation must re-measure on "
                 "fresh seeds; raise confirm.first_seed"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _init_options(self) -> StudyConfig:
+        search, baselines = self.search, self.baselines
+        check_study_inits(
+            search.base_init,
+            search.emergence_alpha is not None,
+            baselines.schemes,
+            baselines.options,
+        )
         return self
 
     def trial_spec(self, init: InitSpec, seed: int, test_split: bool = False) -> TrialSpec:
@@ -232,13 +280,16 @@ class StudyConfig(Strict):
 
 
 def _describe(error: ValidationError, source: str) -> str:
+    """One line per problem (one line in all for a single problem), each naming its key."""
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key (check its spelling against the documented keys)")
-        else:
-            lines.append(f"{key}: {item['msg']}")
+            message = "unknown key (check its spelling against the documented keys)"
+        lines.append(f"{key}: {message}" if key else message)
+    if len(lines) == 1:
+        return f"invalid study definition {source}: {lines[0]}"
     return f"invalid study definition {source}:\n  " + "\n  ".join(lines)
 
 

@@ -7,6 +7,7 @@ scales), so every report can show an init as a scale profile.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,8 @@ class SchemeInfo:
     emergence rule, GradInit, the learned updater), which reports draw.
     ``closed_form``: the profile from depths and options alone, when it has one, so a search
     space can say which of its points equals the scheme.
+    ``bases``: the schemes its ``base`` option accepts, when it restricts them (checked
+    before a study runs, so a bad base fails the study file, not every trial).
     """
 
     name: str
@@ -61,6 +64,7 @@ class SchemeInfo:
     tunable: str | None = None
     profile: bool = False
     closed_form: ClosedForm | None = None
+    bases: tuple[str, ...] | None = None
 
     def grid_name(self, value: float) -> str:
         """The display name of one grid point of the tunable option."""
@@ -79,6 +83,7 @@ def register(
     tunable: str | None = None,
     profile: bool = False,
     closed_form: ClosedForm | None = None,
+    bases: tuple[str, ...] | None = None,
 ) -> Callable[[SchemeFn], SchemeFn]:
     """Decorator adding a scheme under ``name``; ``options`` documents the keys it reads, the
     keyword arguments are the :class:`SchemeInfo` metadata."""
@@ -89,7 +94,15 @@ def register(
         if tunable is not None and tunable not in (options or {}):
             raise ValueError(f"init scheme {name!r}: tunable option {tunable!r} is not documented")
         _SCHEMES[name] = SchemeInfo(
-            name, summary, fn, needs_data, dict(options or {}), tunable, profile, closed_form
+            name,
+            summary,
+            fn,
+            needs_data,
+            dict(options or {}),
+            tunable,
+            profile,
+            closed_form,
+            tuple(bases) if bases is not None else None,
         )
         return fn
 
@@ -98,8 +111,10 @@ def register(
 
 def get_scheme(name: str) -> SchemeInfo:
     if name not in _SCHEMES:
+        close = difflib.get_close_matches(str(name), scheme_names(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
-            f"unknown init scheme {name!r}; choose one of {', '.join(scheme_names())} "
+            f"unknown init scheme {name!r}; {hint}choose one of {', '.join(scheme_names())} "
             "(`initsearch inits list` describes them)"
         )
     return _SCHEMES[name]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +147,43 @@ def trial_slots(nodes: list[dict[str, float]], cpus_per_trial: float, gpus_per_t
     return slots
 
 
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch between its single-machine mode (``0``: node IP 127.0.0.1) and cluster mode."""
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """While Ray starts here for this process alone: make it listen on 127.0.0.1 only.
+
+    Ray binds its servers (GCS, raylet and object manager, core workers, the dashboard agent,
+    the runtime-env agent, metrics) to every interface unless the node's IP is the loopback
+    address, which it picks only in its single-machine mode (the default on macOS and
+    Windows). ``ray.init(_node_ip_address="127.0.0.1")`` does not do it: Ray swaps a loopback
+    address for the machine's outward one. So the mode is on for the start: in the
+    environment, which every process Ray starts inherits (workers come from the raylet), and
+    in the constant this process read when it imported Ray; both are restored afterwards, so
+    a later connection to a real cluster sees the machine's IP. A local run has no reason to
+    accept connections from other machines (its token auth aside)."""
+    saved_env = os.environ.get(SINGLE_MACHINE_ENV)
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # a Ray that moved it: the processes it starts still read the variable
+        ray_constants = None
+    saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if saved is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if saved is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = saved_env
+
+
 def local_runtime_env() -> dict[str, Any]:
     """What the workers of a Ray instance started here need to import a study's own code
     (``model.factory`` and the like): this folder and the study's import paths on their
@@ -179,12 +216,13 @@ class RayPool(TrialPool):
             if address:
                 connect(ray, address)
             else:
-                ray.init(
-                    num_cpus=num_cpus,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    runtime_env=local_runtime_env(),
-                )
+                with loopback_only():
+                    ray.init(
+                        num_cpus=num_cpus,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        runtime_env=local_runtime_env(),
+                    )
         nodes = alive_resources(ray)
         try:
             check_fits(nodes, cpus_per_trial, gpus_per_trial)

@@ -9,8 +9,9 @@ defaults from the class attributes here (``OptimizerSpec.lr``) and build specs w
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -71,6 +72,15 @@ class DataSpec:
         )
 
 
+def _check_number(what: str, value: Any, ok: Callable[[float], bool], rule: str) -> None:
+    """A ConfigError unless ``value`` is a finite number with ``ok(value)`` (``rule`` says
+    which): an infinite or NaN learning rate would pass ``> 0`` and diverge every trial."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{what} must be a number {rule}, got {value!r}")
+    if not (math.isfinite(value) and ok(value)):
+        raise ConfigError(f"{what} must be a finite number {rule}, got {value}")
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
     """SGD with momentum or AdamW, with optional linear warmup and cosine decay (per step)."""
@@ -88,10 +98,13 @@ class OptimizerSpec:
             raise ConfigError(f"unknown optimizer {self.name!r}; choose one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
-        if self.warmup_epochs < 0:
-            raise ConfigError(f"warmup epochs must be >= 0, got {self.warmup_epochs}")
+        # ``not x > 0`` rejects NaN too; inf passes every comparison, so finiteness is asked
+        _check_number("learning rate", self.lr, lambda v: v > 0, "> 0")
+        _check_number("momentum", self.momentum, lambda v: 0 <= v < 1, "in [0, 1)")
+        _check_number("weight decay", self.weight_decay, lambda v: v >= 0, ">= 0")
+        _check_number("warmup epochs", self.warmup_epochs, lambda v: v >= 0, ">= 0")
+        if self.grad_clip is not None:
+            _check_number("gradient clip", self.grad_clip, lambda v: v > 0, "> 0 (or unset)")
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ class Budget:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.log_every < 1:
             raise ConfigError(f"log_every must be >= 1, got {self.log_every}")
+        _check_number("divergence loss", self.divergence_loss, lambda v: v > 0, "> 0")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise ConfigError(
                 f"target accuracy is a fraction in (0, 1], got {self.target_accuracy}"

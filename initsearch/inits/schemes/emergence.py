@@ -93,6 +93,7 @@ def rule_profile(depths, options) -> list[float]:
     tunable="alpha",
     profile=True,
     closed_form=rule_profile,
+    bases=BASES,
 )
 def emergence(ctx: InitContext) -> list[float]:
     base = ctx.option("base", "kaiming")

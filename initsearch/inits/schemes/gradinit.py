@@ -38,6 +38,7 @@ from torch.func import functional_call
 
 from initsearch.data.base import Dataset
 from initsearch.errors import ConfigError
+from initsearch.inits.options import COMMON_OPTIONS
 from initsearch.inits.registry import InitContext, get_scheme, register
 from initsearch.inits.schemes.gradinit_opt import (
     OPTION_DOCS,
@@ -205,11 +206,13 @@ def gradinit(ctx: InitContext) -> list[float]:
             f"gradinit's base must be a data-free scheme such as kaiming or xavier, got {base!r}"
         )
     own = {k: v for k, v in ctx.spec.options.items() if k in OPTION_DOCS and k != "base"}
-    foreign = sorted(set(ctx.spec.options) - set(OPTION_DOCS) - set(base_info.options))
+    # apply() itself reads the common (diagnostics) options
+    known = set(OPTION_DOCS) | set(base_info.options) | set(COMMON_OPTIONS)
+    foreign = sorted(set(ctx.spec.options) - known)
     if foreign:
         raise ConfigError(
             f"unknown option(s) {foreign} for gradinit with base {base!r}; known: "
-            f"{', '.join(sorted(set(OPTION_DOCS) | set(base_info.options)))}"
+            f"{', '.join(sorted(known))}"
         )
     with torch.no_grad():
         base_scales = base_info.fn(ctx)
