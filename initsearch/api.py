@@ -34,8 +34,11 @@ from initsearch.models import factory_layers
 from initsearch.report.progress import trials_progress
 from initsearch.run.driver import StudyProgress
 from initsearch.run.pool import TrialPool, make_pool
+from initsearch.run.signals import keep_stop_signals
 from initsearch.search.space import LayerInfo, layer_info
 from initsearch.search.study import study_driver
+from initsearch.store_checks import check_stores
+from initsearch.stores import storage_url, study_dir, tracking_uri
 
 
 @dataclass
@@ -49,6 +52,16 @@ class StudyRun:
     verdict: Verdict | None
 
 
+OVERRIDES: dict[str, tuple[str, str]] = {
+    "trials": ("budget", "trials"),
+    "workers": ("ray", "workers"),
+    "top_k": ("confirm", "top_k"),
+    "confirm_seeds": ("confirm", "seeds"),
+}
+"""Overrides of ``study_config`` that set a key of a section (``trials``: ``budget.trials``);
+any other override sets a top-level key (``workdir``, ``storage``)."""
+
+
 def study_config(
     config: StudyConfig | Mapping[str, Any] | str | Path,
     *,
@@ -59,8 +72,9 @@ def study_config(
 ) -> StudyConfig:
     """The study to run: a file, a mapping or a config, with the callables (or references)
     ``model``, ``data`` and ``train`` in place of its factories and training function, and
-    top-level ``overrides`` (``workdir``; ``trials`` sets ``budget.trials``). References are
-    imported from the current folder too (and from a study file's folder)."""
+    ``overrides`` (None: keep the study's), validated like the file itself: ``trials: 0`` fails
+    as ``budget.trials: 0`` does. See :data:`OVERRIDES` for the names that set a section's key.
+    References are imported from the current folder too (and from a study file's folder)."""
     add_import_paths([Path.cwd()])
     if isinstance(config, StudyConfig):
         cfg = config
@@ -75,10 +89,14 @@ def study_config(
         raw["data"]["factory"] = data
     if train is not None:
         raw["train"]["function"] = train
-    if overrides.get("trials") is not None:
-        raw["budget"]["trials"] = overrides.pop("trials")
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    return parse_study(raw, "(run_study)")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    changed = []
+    for name, value in given.items():
+        section, key = OVERRIDES.get(name, (None, name))
+        (raw[section] if section else raw)[key] = value
+        changed.append(f"{section}.{key}={value!r}" if section else f"{key}={value!r}")
+    source = f"{cfg.name!r} with {', '.join(changed)}" if changed else repr(cfg.name)
+    return parse_study(raw, f"(study {source})")
 
 
 def model_notes(cfg: StudyConfig) -> list[str]:
@@ -101,10 +119,19 @@ def model_notes(cfg: StudyConfig) -> list[str]:
     return [f"model {cfg.model.label}: {note}" for note in notes]
 
 
-def check_study(cfg: StudyConfig) -> LayerInfo:
-    """Everything the study names, checked before any worker starts: the data (a data
-    factory is called), the model (built and traced on a sample batch), the training function
-    (imported). Each problem is a one-line ConfigError naming the factory."""
+def check_study(cfg: StudyConfig, *, stores: bool = True) -> LayerInfo:
+    """Everything the study names, checked before any worker starts: the study's folder is
+    writable and its database servers answer (``stores``; ``cluster submit`` passes False: the
+    cluster reaches its own stores, checked there), the data (a data factory is called), the
+    model (built and traced on a sample batch), the training function (imported). Each problem
+    is a one-line ConfigError (naming the factory; passwords redacted). The config itself
+    (scheme names, option keys, numbers) was checked when it was parsed."""
+    if stores:
+        check_stores(
+            storage_url(cfg.storage, cfg.workdir, cfg.name),
+            tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name),
+            study_dir(cfg.workdir, cfg.name),
+        )
     model_ref = ref_name(cfg.model.factory)
     try:
         info = layer_info(cfg)
@@ -142,7 +169,8 @@ def run_study(
     ``inline``: train in this process without Ray (slow, easy to debug). ``confirm``: run
     the confirmation stage when the search's budget is spent (if ``confirm.after_search``).
     Progress goes to ``console`` (stderr by default). Ctrl-C raises KeyboardInterrupt after
-    the running trials were marked failed (they run again when the study is resumed).
+    the running trials were marked failed (they run again when the study is resumed); so does
+    SIGTERM in a command (``initsearch.run.signals.honour_stop_signals``).
     """
     cfg = study_config(config, model=model, data=data, train=train, workdir=workdir, trials=trials)
     check_study(cfg)
@@ -150,6 +178,7 @@ def run_study(
     for note in model_notes(cfg):
         err.print(f"[yellow]{note}[/]")
     pool = make_pool(cfg.ray, inline, ray_address, workers)
+    keep_stop_signals()  # ray.init took SIGTERM for itself: a command's SIGTERM stops cleanly
     try:
         with trials_progress(err) as progress:
             task = progress.add_task(cfg.name, total=cfg.budget.trials, info="starting")

@@ -17,6 +17,7 @@ STUDY_COMPARED = "compared_study"  # on a comparison: the study it compares
 STUDY_CONFIRMED = "confirmed_study"  # on a confirmation: the study it confirms
 STUDY_VERDICT = "verdict"  # on a study: its confirmation's verdict (initsearch.confirm)
 DRIVER_BEAT_PREFIX = "driver:"  # + driver id -> time of its last heartbeat
+DRIVER_PROCESS_PREFIX = "driver_process:"  # + driver id -> {"host", "boot", "pid"} it runs as
 
 # ---- Optuna trial user attributes ----------------------------------------------------------
 BASELINE = "baseline"  # name of the baseline (or comparison pair) a trial runs
@@ -35,6 +36,8 @@ REASON = "reason"
 ERROR = "error"
 REQUEUED = "requeued"  # a failed trial that was enqueued again (its retry counts instead)
 RETRY_OF = "retry_of"  # on a retry: the number of the trial it repeats
+RETRY_OF_RUN = "retry_of_run"  # on a retry: the MLflow run id of the trial it repeats
+WORKER_LOSSES = "worker_losses"  # times a trial's work lost its worker (kept by its retries)
 # comparison trials
 RUN = "run"  # the compact run record (initsearch.compare.record.RunRecord)
 SCHEME = "scheme"
@@ -47,12 +50,12 @@ EXPERIMENT_PREFIX = "initsearch/"
 TAG_ROLE = "initsearch.role"  # "study" (parent run) | "trial" (child run)
 TAG_STATE = "initsearch.state"
 TAG_STAGE = "initsearch.stage"  # "search" | "confirmation"
-TAG_PREFIX = "initsearch."  # + baseline | reason | error | retry_of | node_id
+TAG_PREFIX = "initsearch."  # + baseline | reason | error | retry_of | retry_of_run | node_id
 TAG_STUDY = "optuna.study"
 TAG_STORAGE = "optuna.storage"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_PARENT = "mlflow.parentRunId"
-TRIAL_TAG_ATTRS = (BASELINE, REASON, ERROR, RETRY_OF, NODE_ID)
+TRIAL_TAG_ATTRS = (BASELINE, REASON, ERROR, RETRY_OF, RETRY_OF_RUN, NODE_ID)
 PARAM_SCHEME = "init_scheme"
 PARAM_OPTIONS = "init_options"
 PARAM_SCALES = "init_scales"  # the spec's scales (what the trial asked for)

@@ -362,7 +362,12 @@ def test_a_study_survives_a_lost_worker_node(cluster, tmp_path, pg_server):
     experiment = client.get_experiment_by_name("initsearch/lost")
     runs = client.search_runs([experiment.experiment_id])
     roles = Counter(r.data.tags.get("initsearch.role") for r in runs)
-    assert roles == {"study": 1, "trial": len(trials) - len(lost)}  # a lost trial has no result
+    assert roles == {"study": 1, "trial": len(trials)}  # every trial, a lost one too, has a run
+    by_run = {r.info.run_id: r for r in runs}
+    for t in failed:  # the lost trial's run says so
+        run = by_run[t.user_attrs["mlflow_run_id"]]
+        assert run.info.status == "FAILED"
+        assert run.data.tags["initsearch.reason"].startswith("worker lost")
     # one CPU per trial, one CPU per node: a node never trained two trials at once
     for node_id in nodes.values():
         spans = sorted(

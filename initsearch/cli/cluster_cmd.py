@@ -46,9 +46,9 @@ def submit(
     file: Annotated[str, typer.Argument(help="study definition, e.g. studies/cifar10_vgg.yaml")],
     address: Address = None,
     token_file: TokenFile = None,
-    trials: Annotated[int | None, typer.Option(min=1, help="override budget.trials")] = None,
+    trials: Annotated[int | None, typer.Option(help="override budget.trials")] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="trials at once (default: what the cluster fits)")
+        int | None, typer.Option(help="trials at once (default: what the cluster fits)")
     ] = None,
     python: Annotated[
         str, typer.Option(help="the Python on the cluster that has initsearch's dependencies")
@@ -59,14 +59,17 @@ def submit(
     ] = None,
 ) -> None:
     """Submit the study as a Ray job (or resume it: same study, next job id); print its id."""
-    from initsearch.api import check_study
+    from initsearch.api import check_study, study_config
     from initsearch.cluster.client import connect, normalize_address
     from initsearch.cluster.stores import check_reachable, embedded_stores
     from initsearch.cluster.submit import parse_env, study_stores, submit_study
     from initsearch.config import load_study
 
     cfg = load_study(file)
-    check_study(cfg)  # the model, data and training code, before anything is sent
+    study_config(cfg, trials=trials, workers=workers)  # the flags, checked like the file's keys
+    # the model, data and training code, before anything is sent; the stores are the
+    # cluster's to reach (checked below)
+    check_study(cfg, stores=False)
     extra = parse_env(env)
     address = normalize_address(address)
     check_reachable(address, file, embedded_stores(*study_stores(cfg)))  # before connecting

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from initsearch.cli.consoles import stdout_console
-from initsearch.cli.interrupt import honour_ctrl_c
+from initsearch.cli.interrupt import honour_ctrl_c, stopped
 from initsearch.errors import ConfigError
 from initsearch.report.progress import trials_progress
 
@@ -63,7 +63,7 @@ def _train(plan, pool, err: Console, total: int, todo: int, live: bool) -> None:
 
 def compare(
     file: Annotated[str, typer.Argument(help="study definition, e.g. studies/quickstart.yaml")],
-    seeds: Annotated[int, typer.Option(min=1, help="seeds per scheme, shared by all")] = 5,
+    seeds: Annotated[int, typer.Option(help="seeds per scheme, shared by all")] = 5,
     schemes: Annotated[
         str | None,
         typer.Option(
@@ -77,7 +77,7 @@ def compare(
     ] = None,
     epochs: Annotated[
         int | None,
-        typer.Option(min=1, help="override train.epochs (a shorter comparison; runs kept apart)"),
+        typer.Option(help="override train.epochs (a shorter comparison; runs kept apart)"),
     ] = None,
     target: Annotated[
         float | None,
@@ -104,11 +104,21 @@ def compare(
     )
     from initsearch.config import load_study
     from initsearch.run.pool import make_pool
+    from initsearch.store_checks import check_stores
+    from initsearch.stores import storage_url, study_dir, tracking_uri
 
     honour_ctrl_c()
     cfg = load_study(file)
     if workdir is not None:
         cfg = cfg.model_copy(update={"workdir": workdir})
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    # before the stores are opened: one line, the password redacted, nothing created
+    check_stores(
+        storage_url(cfg.storage, cfg.workdir, cfg.name),
+        tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name),
+        study_dir(cfg.workdir, cfg.name),
+    )
     plan = plan_comparison(cfg, seeds, _names(schemes), _floats(alphas), epochs, target)
     err = Console(stderr=True)
     total, todo = len(plan.schemes) * len(plan.seeds), pending(plan)
@@ -122,12 +132,9 @@ def compare(
         pool = make_pool(cfg.ray, inline, ray_address, workers)
         try:
             _train(plan, pool, err, total, todo, live=not inline and err.is_terminal)
-        except KeyboardInterrupt:
-            err.print(
-                "[yellow]interrupted: finished runs are kept; run the same command again to "
-                "resume[/]"
-            )
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as stop:
+            what_now = "finished runs are kept; run the same command again to resume"
+            raise stopped(stop, err, what_now) from None
         finally:
             pool.shutdown()
     payload = results(plan)

@@ -24,7 +24,6 @@ from torch import nn
 
 from initsearch import jsonsafe
 from initsearch.cli.options import (
-    COMMON_OPTIONS,
     Activation,
     AsJson,
     BatchNorm,
@@ -49,6 +48,7 @@ from initsearch.cli.options import (
 from initsearch.errors import ConfigError
 from initsearch.factories import add_import_paths
 from initsearch.inits import InitReport, InitSpec, all_schemes
+from initsearch.inits.options import COMMON_OPTIONS
 from initsearch.inits.schemes.classic import nonlinearity
 from initsearch.models import (
     Discovery,

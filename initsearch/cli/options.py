@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec, SchemeInfo, get_scheme
-from initsearch.inits.measurement import DEFAULT_BATCH, DEFAULT_THRESHOLD
+from initsearch.inits import InitSpec
+from initsearch.inits.options import check_options
 from initsearch.models import ModelSpec
 from initsearch.train.spec import Budget, DataSpec, OptimizerSpec, TrialSpec, spec_from
 
@@ -123,29 +123,10 @@ def parse_init_options(items: list[str] | None) -> dict[str, Any]:
     return options
 
 
-# Options ``apply`` reads for every scheme (the at-init diagnostics), next to each scheme's own.
-COMMON_OPTIONS: dict[str, str] = {
-    "diagnostics": "compute at-init diagnostics when data is given (default true)",
-    "threshold": f"activation above this counts a unit as active (default {DEFAULT_THRESHOLD})",
-    "diag_batch": f"training samples the diagnostics use (default {DEFAULT_BATCH})",
-}
-
-
-def check_option_keys(scheme: SchemeInfo, options: dict[str, Any]) -> None:
-    """Reject keys neither the scheme nor ``apply`` reads: a typo would otherwise be ignored."""
-    known = {**COMMON_OPTIONS, **scheme.options}
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"init scheme {scheme.name!r} has no option {', '.join(map(repr, unknown))}; "
-            f"its options are {', '.join(sorted(known))} (`initsearch inits list` describes them)"
-        )
-
-
 def init_spec(scheme: str, scales: str | None, options: list[str] | None) -> InitSpec:
     """The InitSpec of --init/--scales/--option, with unknown schemes and option keys rejected."""
     parsed = parse_init_options(options)
-    check_option_keys(get_scheme(scheme), parsed)
+    check_options(scheme, parsed)
     return InitSpec(scheme=scheme, scales=parse_scales(scales), options=parsed)
 
 

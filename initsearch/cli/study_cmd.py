@@ -8,12 +8,28 @@ import typer
 from rich.console import Console
 
 from initsearch.cli.consoles import stdout_console
-from initsearch.cli.interrupt import honour_ctrl_c
+from initsearch.cli.interrupt import honour_ctrl_c, stopped
+from initsearch.cli.study_repair import repair
 
 app = typer.Typer(
     help="Optuna studies of per-layer init scales, run by Ray, tracked by MLflow.",
     no_args_is_help=True,
 )
+app.command("repair")(repair)
+
+
+def check_storage(study: str, storage: str | None) -> None:
+    """A study's database server (``--storage``, or the study file's ``storage``) answers:
+    a one-line error with the password redacted, before the storage is opened."""
+    from pathlib import Path
+
+    from initsearch.config import load_study
+    from initsearch.store_checks import check_database
+
+    if storage is None and (study.endswith((".yaml", ".yml")) or Path(study).is_file()):
+        storage = load_study(study).storage
+    if storage:
+        check_database(storage, "storage")
 
 
 @app.command()
@@ -33,28 +49,26 @@ def start(
 ) -> None:
     """Create the study, or resume it; run baselines, then search until the budget is spent,
     then confirm the best searched configurations against the baselines on fresh seeds."""
-    from initsearch.api import run_study
+    from initsearch.api import run_study, study_config
     from initsearch.cli.study_status import print_status
     from initsearch.config import load_study
 
     honour_ctrl_c()
-    cfg = load_study(file)
+    # the flags are checked like the file's keys (--trials 0 fails as budget.trials: 0 does)
+    cfg = study_config(load_study(file), workdir=workdir, trials=trials, workers=workers)
     try:
         run = run_study(
             cfg,
-            workdir=workdir,
-            trials=trials,
             workers=workers,
             ray_address=ray_address,
             inline=inline,
             confirm=confirm,
         )
-    except KeyboardInterrupt:
-        Console(stderr=True).print(
-            "[yellow]interrupted: running trials were marked failed and will be "
-            "re-run when you start the study again[/]"
+    except KeyboardInterrupt as err:
+        what_now = (
+            "running trials were marked failed and will be re-run when you start the study again"
         )
-        raise typer.Exit(130) from None
+        raise stopped(err, Console(stderr=True), what_now) from None
     print_status(run.config, run.study, stdout_console())
 
 
@@ -62,10 +76,10 @@ def start(
 def confirm_cmd(
     study: Annotated[str, typer.Argument(help="study name or its YAML file")],
     top: Annotated[
-        int | None, typer.Option(min=1, help="searched configurations (default: confirm.top_k)")
+        int | None, typer.Option(help="searched configurations (default: confirm.top_k)")
     ] = None,
     seeds: Annotated[
-        int | None, typer.Option(min=2, help="fresh paired seeds (default: confirm.seeds)")
+        int | None, typer.Option(help="fresh paired seeds (default: confirm.seeds)")
     ] = None,
     workdir: Annotated[str, typer.Option(help="where studies keep their files")] = "runs",
     storage: Annotated[str | None, typer.Option(help="storage URL (default: journal)")] = None,
@@ -75,13 +89,16 @@ def confirm_cmd(
 ) -> None:
     """Re-run the top searched configurations and every baseline on fresh paired seeds,
     judge them on the test split, and give the study its verdict (resumable)."""
-    from initsearch.api import confirm_study
+    from initsearch.api import confirm_study, study_config
     from initsearch.report.verdict_table import print_verdict
     from initsearch.run.pool import make_pool
     from initsearch.search.locate import locate_study
 
     honour_ctrl_c()
+    check_storage(study, storage)
     cfg, found = locate_study(study, workdir=workdir, storage=storage)
+    # the flags are checked like the study file's confirm section (and its fresh seeds)
+    cfg = study_config(cfg, top_k=top, confirm_seeds=seeds, workers=workers)
     console = Console(stderr=True)
     pools = []
 
@@ -90,12 +107,10 @@ def confirm_cmd(
         return pools[-1]
 
     try:
-        verdict = confirm_study(cfg, found, pool, console, top, seeds)
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted: finished runs are kept; run the same command again to resume[/]"
-        )
-        raise typer.Exit(130) from None
+        verdict = confirm_study(cfg, found, pool, console)
+    except KeyboardInterrupt as err:
+        what_now = "finished runs are kept; run the same command again to resume"
+        raise stopped(err, console, what_now) from None
     finally:
         for made in pools:
             made.shutdown()
@@ -112,6 +127,7 @@ def status(
     from initsearch.cli.study_status import print_status
     from initsearch.search.locate import locate_study
 
+    check_storage(study, storage)
     print_status(*locate_study(study, workdir=workdir, storage=storage), stdout_console())
 
 
@@ -127,8 +143,14 @@ def report(
 ) -> None:
     """Fit the best scale profile to the emergence rule; importances, baselines' ranks, plots."""
     from initsearch.report import print_report, report_dir, write_study_report
-    from initsearch.search.locate import locate_study
+    from initsearch.search.locate import journal_note, locate_study
 
+    check_storage(study, storage)
     cfg, found = locate_study(study, workdir=workdir, storage=storage)
+    note = journal_note(found)
+    if note:  # a damaged journal: the report covers its intact trials, and says so
+        Console(stderr=True).print(
+            note, style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
     folder = out or report_dir(study, cfg, workdir)
     print_report(write_study_report(cfg, found, folder, top_k=top_k), stdout_console())

@@ -9,10 +9,18 @@ so pruning works.
 Which trials run is the source's business (:mod:`initsearch.run.source`); heartbeats, stale
 trials, retries and the budget are the ledger's (:mod:`initsearch.run.ledger`); how a finished
 trial is written down is the recorder's (:mod:`initsearch.run.record`).
+
+Stopping: Ctrl-C and SIGTERM (:mod:`initsearch.run.signals`) fail the running trials as
+interrupted (they run again on the next start) and mark the MLflow parent run KILLED; a crash
+of the driver fails them too and marks it FAILED. Handing out a trial and recording one are
+steps a signal waits for, so no trial is left between two states. A driver ends when it has
+no work left and no other driver runs a trial of the study: the study never ends with a trial
+RUNNING, nor with the retry of a dead driver's trial WAITING.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -27,9 +35,12 @@ from initsearch.run.job import PackJob, TrialOutcome
 from initsearch.run.ledger import HEARTBEAT_EVERY, Ledger
 from initsearch.run.pool import TrialPool, WorkerLost
 from initsearch.run.record import Recorder
+from initsearch.run.signals import deferred_signals, keep_stop_signals, stop_reason
 from initsearch.run.source import Asked, TrialSource
 from initsearch.train import TrialSpec
 from initsearch.train.pack_size import auto_pack_size
+
+WAIT_FOR_OTHERS = 2.0  # seconds between looks while only other drivers' trials run
 
 
 @dataclass(frozen=True)
@@ -134,8 +145,10 @@ class Driver:
 
     # ---- the loop --------------------------------------------------------------------
     def run(self) -> StudyProgress:
+        keep_stop_signals()  # the pool started Ray, and ray.init takes SIGTERM for itself
+        keep = self.source.kept_attrs
         self.ledger.heartbeat(force=True)
-        self.ledger.clean_stale(self.source.kept_attrs)
+        self.ledger.clean_stale(keep)
         self.prepare()
         minutes = self.limits.timeout_minutes
         deadline = time.time() + minutes * 60 if minutes else math.inf
@@ -147,53 +160,89 @@ class Driver:
         status = "FINISHED"
         try:
             while True:
-                self.ledger.heartbeat()
-                # the budget is read from the storage before each ask: other drivers share it
-                while (
-                    len(inflight) < self.pool.workers
-                    and time.time() < deadline
-                    and self.source.has_next()
-                ):
-                    submitted = self.submit_next(self.pool.workers - len(inflight))
-                    if submitted is None:
-                        break
-                    inflight[submitted[0]] = submitted[1]
+                self.ledger.tick(keep)  # a driver that dies meanwhile: its trials run again
+                self.fill(inflight, deadline)
                 if not inflight:
+                    if time.time() < deadline and self.others_pending():
+                        continue
                     break
                 for ref, outcome in self.pool.wait(list(inflight), timeout=HEARTBEAT_EVERY):
-                    members = inflight.pop(ref)
-                    if isinstance(outcome, WorkerLost):
-                        for asked in members:
-                            self.ledger.fail(
-                                asked.trial, outcome.reason, retry=True, keep=self.source.kept_attrs
-                            )
-                        continue
-                    outcomes = outcome if isinstance(outcome, list) else [outcome]
-                    for asked, one in zip(members, outcomes, strict=True):
-                        self.record(asked, one)
-                    # one read of the shared storage per finished task, not per pack member
-                    done = self.source.done()
-                    self.report(done, outcomes[-1])
-        except KeyboardInterrupt:
+                    with deferred_signals():  # a task taken out of inflight is recorded whole
+                        members = inflight.pop(ref)
+                        if self.finish_task(members, outcome):
+                            # one read of the shared storage per finished task
+                            done = self.source.done()
+                            self.report(done, outcome[-1] if isinstance(outcome, list) else outcome)
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM
             status = "KILLED"
-            for ref, members in inflight.items():
-                self.pool.cancel(ref)
-                for asked in members:
-                    self.ledger.fail(
-                        asked.trial,
-                        "interrupted by the user",
-                        retry=True,
-                        keep=self.source.kept_attrs,
-                    )
+            self.stop(inflight, stop_reason(err))
+            raise
+        except BaseException as err:
+            status = "FAILED"
+            # what failed may be the storage itself: then a later start finds them stale
+            with contextlib.suppress(Exception):
+                self.stop(inflight, f"driver failed: {type(err).__name__}: {err}"[:2000])
             raise
         finally:
             self.recorder.tracker.finish(status)
             self.ledger.stop_beating()
         return self.progress(done)
 
+    def fill(self, inflight: dict[Any, list[Asked]], deadline: float) -> None:
+        """Start tasks while workers are free and the source has work (the budget is read
+        from the storage before each ask: other drivers share it)."""
+        while (
+            len(inflight) < self.pool.workers and time.time() < deadline and self.source.has_next()
+        ):
+            with deferred_signals():  # a started trial is in inflight, or no signal came yet
+                submitted = self.submit_next(self.pool.workers - len(inflight))
+                if submitted is not None:
+                    inflight[submitted[0]] = submitted[1]
+            if submitted is None:
+                return
+
+    def others_pending(self) -> bool:
+        """With no work of its own, whether this driver should stay: it failed stale trials
+        just now (their retries may be its work), or other drivers still run trials (one of
+        them may die and leave work behind). Waits a little in the second case."""
+        if self.ledger.clean_stale(self.source.kept_attrs):
+            return True
+        if self.ledger.others_running():
+            self.ledger.heartbeat()
+            time.sleep(WAIT_FOR_OTHERS)
+            return True
+        return False
+
+    def finish_task(self, members: list[Asked], outcome: Any) -> bool:
+        """Record what a task gave back; a lost worker fails its trials (retried). Whether
+        outcomes were recorded."""
+        if isinstance(outcome, WorkerLost):
+            for asked in members:
+                self.ledger.fail(
+                    asked.trial,
+                    outcome.reason,
+                    retry=True,
+                    keep=self.source.kept_attrs,
+                    lost_worker=True,
+                )
+            return False
+        outcomes = outcome if isinstance(outcome, list) else [outcome]
+        for asked, one in zip(members, outcomes, strict=True):
+            self.record(asked, one)
+        return True
+
+    def stop(self, inflight: dict[Any, list[Asked]], reason: str) -> None:
+        """Cancel the running tasks and fail their trials (each retried on the next start);
+        a signal waits until all are failed."""
+        with deferred_signals():
+            for ref, members in inflight.items():
+                self.pool.cancel(ref)
+                for asked in members:
+                    self.ledger.fail(asked.trial, reason, retry=True, keep=self.source.kept_attrs)
+
     def record(self, asked: Asked, outcome: TrialOutcome) -> None:
-        self.source.annotate(asked.trial, outcome)  # before tell: finished trials are frozen
-        self.recorder.record(asked.trial, outcome, asked.init, self.source.seeds(asked.trial))
+        seeds = self.source.seeds(asked.trial)
+        self.recorder.record(asked.trial, outcome, asked.init, seeds, self.source.annotate)
 
     def progress(self, done: int, last: TrialOutcome | None = None) -> StudyProgress:
         trials = self.study.get_trials(deepcopy=False)

@@ -96,13 +96,13 @@ def assemble_driver(
 ) -> Driver:
     """A driver over an opened study; ``source`` builds the trial source for its ledger."""
     cfg = opened.cfg
-    ledger = Ledger(opened.study, opened.storage_url)
+    recorder = Recorder(opened.study, opened.tracker, cfg.objective.metric)
+    ledger = Ledger(opened.study, opened.storage_url, recorder)  # failed trials get runs too
     limits = DriveLimits(
         probe=cfg.trial_spec(InitSpec(cfg.search.base_init), cfg.budget.seeds[0]),
         timeout_minutes=cfg.budget.timeout_minutes,
         pack=cfg.ray.pack,
     )
-    recorder = Recorder(opened.study, opened.tracker, cfg.objective.metric)
     return Driver(opened.study, source(ledger), pool, ledger, recorder, limits, total, on_progress)
 
 

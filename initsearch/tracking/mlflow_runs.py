@@ -150,6 +150,22 @@ class StudyTracker:
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.study_name)
         return run.info.run_id
 
+    def trial_tags(self, trial_number: int, state: str, attrs: dict[str, Any]) -> dict[str, str]:
+        """The tags of a trial's child run: its place in the study, its state, and the
+        trial's attributes named in ``TRIAL_TAG_ATTRS`` (baseline, reason, retry_of...)."""
+        tags = {
+            TAG_PARENT: self.parent_run_id,
+            TAG_ROLE: "trial",
+            TAG_STUDY: self.study_name,
+            TAG_TRIAL_NUMBER: str(trial_number),
+            TAG_STATE: state,
+            TAG_STAGE: self.stage,
+        }
+        for key in TRIAL_TAG_ATTRS:
+            if key in attrs:
+                tags[f"{TAG_PREFIX}{key}"] = str(attrs[key])[:5000]
+        return tags
+
     def log_trial(
         self,
         trial_number: int,
@@ -163,17 +179,7 @@ class StudyTracker:
         """Create the child run of one finished trial and log everything in a few batches."""
         from mlflow.entities import Param
 
-        tags = {
-            TAG_PARENT: self.parent_run_id,
-            TAG_ROLE: "trial",
-            TAG_STUDY: self.study_name,
-            TAG_TRIAL_NUMBER: str(trial_number),
-            TAG_STATE: state,
-            TAG_STAGE: self.stage,
-        }
-        for key in TRIAL_TAG_ATTRS:
-            if key in attrs:
-                tags[f"{TAG_PREFIX}{key}"] = str(attrs[key])[:5000]
+        tags = self.trial_tags(trial_number, state, attrs)
         run_name = f"trial-{trial_number}" + (f"-{attrs[BASELINE]}" if BASELINE in attrs else "")
         run = self.client.create_run(
             self.experiment_id, start_time=int(started * 1000), tags=tags, run_name=run_name
@@ -196,6 +202,28 @@ class StudyTracker:
         status = "FINISHED" if state in ("COMPLETE", "PRUNED") else "FAILED"
         self.client.set_terminated(run_id, status=status, end_time=int(finished * 1000))
         return run_id
+
+    def trial_run(self, trial_number: int) -> str | None:
+        """The child run a trial already has under this parent: one a driver created before it
+        died, without the chance to link it to the trial."""
+        wanted = (
+            f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and "
+            f"tags.`{TAG_TRIAL_NUMBER}` = '{trial_number}'"
+        )
+        runs = self.client.search_runs([self.experiment_id], filter_string=wanted, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def fail_run(
+        self, run_id: str, trial_number: int, attrs: dict[str, Any], finished: float
+    ) -> None:
+        """Mark a trial's existing child run FAILED, with the trial's reason among its tags
+        (its trial failed after the run was made: the run must not say otherwise)."""
+        from mlflow.entities import RunTag
+
+        tags = self.trial_tags(trial_number, "FAIL", attrs)
+        changed = [RunTag(k, v) for k, v in tags.items() if k != TAG_PARENT]  # set at creation
+        self.client.log_batch(run_id, tags=changed)
+        self.client.set_terminated(run_id, status="FAILED", end_time=int(finished * 1000))
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.parent_run_id, status=status)
