@@ -108,3 +108,28 @@ def test_seed_pack_script_times_both_paths_and_checks_agreement(tmp_path):
         assert row[key] > 0, (key, row)
     assert row["speedup"] == pytest.approx(row["sequential_s"] / row["pack_s"])
     assert row["interleaved_exact"] and row["same_steps"] and row["agree"], row
+
+
+@pytest.mark.timeout(300)
+def test_fault_matrix_script_counts_from_the_stores(tmp_path):
+    """The fault matrix's quick rows: a torn journal repaired and a typo refused, counted from
+    the stores (docs/faults.md has the whole table)."""
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "fault_matrix.py"),
+        "--out",
+        str(tmp_path / "faults"),
+        "--only",
+        "typo",
+        "torn",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| a ")]
+    assert len(rows) == 2, proc.stdout
+    torn = next(r for r in rows if "torn journal" in r)
+    cells = [c.strip() for c in torn.strip("|").split("|")]
+    assert cells[2:6] == ["2, 0, 0", "0", "0", "0"], torn
+    assert "0 trials without a run, 0 with two" in cells[6]
+    typo = next(r for r in rows if "typo" in r)
+    assert "unknown init" in typo and "nothing created" in typo
