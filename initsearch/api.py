@@ -30,7 +30,7 @@ from initsearch.confirm.verdict import Verdict
 from initsearch.errors import ConfigError
 from initsearch.factories import FactoryRef, add_import_paths, ref_name, resolve
 from initsearch.inits import InitSpec
-from initsearch.models import factory_layers
+from initsearch.models import Discovery, factory_layers
 from initsearch.report.progress import trials_progress
 from initsearch.run.driver import StudyProgress
 from initsearch.run.pool import TrialPool, make_pool
@@ -99,13 +99,18 @@ def study_config(
     return parse_study(raw, f"(study {source})")
 
 
-def model_notes(cfg: StudyConfig) -> list[str]:
-    """What a researcher should know about their model before a study: layers tracing found
-    reused, never run, or holding parameters no init touches (empty for built-in models)."""
-    if cfg.model.factory is None:
-        return []
-    spec = cfg.trial_spec(InitSpec(), cfg.budget.first_seed)
-    found = factory_layers(spec.model, spec.data.shape())
+@dataclass(frozen=True)
+class CheckedStudy:
+    """What checking a study found: its model's layers, and what a researcher should know
+    about their own model (layers tracing found reused, never run, or holding parameters no
+    init touches; none for a built-in model)."""
+
+    info: LayerInfo
+    notes: list[str]
+
+
+def discovery_notes(label: str, found: Discovery) -> list[str]:
+    """The notes on a traced model's layers, one line each."""
     notes = []
     if found.reused:
         notes.append(f"run more than once per forward (one scale each): {', '.join(found.reused)}")
@@ -116,10 +121,22 @@ def model_notes(cfg: StudyConfig) -> list[str]:
             "hold parameters no init touches (left as torch made them): "
             f"{', '.join(found.unsupported)}"
         )
-    return [f"model {cfg.model.label}: {note}" for note in notes]
+    return [f"model {label}: {note}" for note in notes]
 
 
-def check_study(cfg: StudyConfig, *, stores: bool = True) -> LayerInfo:
+def traced_layers(cfg: StudyConfig) -> CheckedStudy:
+    """The study model's layers; a factory model is traced once for its layers and notes."""
+    if cfg.model.factory is None:
+        return CheckedStudy(layer_info(cfg), [])
+    spec = cfg.trial_spec(InitSpec(), cfg.budget.first_seed)
+    found = factory_layers(spec.model, spec.data.shape())
+    info = LayerInfo(
+        tuple(layer.name for layer in found.layers), tuple(layer.depth for layer in found.layers)
+    )
+    return CheckedStudy(info, discovery_notes(cfg.model.label, found))
+
+
+def check_study(cfg: StudyConfig, *, stores: bool = True) -> CheckedStudy:
     """Everything the study names, checked before any worker starts: the study's folder is
     writable and its database servers answer (``stores``; ``cluster submit`` passes False: the
     cluster reaches its own stores, checked there), the data (a data factory is called), the
@@ -134,20 +151,20 @@ def check_study(cfg: StudyConfig, *, stores: bool = True) -> LayerInfo:
         )
     model_ref = ref_name(cfg.model.factory)
     try:
-        info = layer_info(cfg)
+        checked = traced_layers(cfg)
     except ConfigError as err:
         text = str(err)
         if model_ref and model_ref not in text and "data factory" not in text:
             raise ConfigError(f"model factory {model_ref!r}: {text}") from None
         raise
-    if info.count == 0:
+    if checked.info.count == 0:
         raise ConfigError(
             f"model {cfg.model.label!r} has no scalable layer (Linear, Conv, attention "
             "projection, Embedding) that runs on a sample batch; there is nothing to initialise"
         )
     if cfg.train.function is not None:
         resolve(cfg.train.function, "training function")
-    return info
+    return checked
 
 
 def run_study(
@@ -173,10 +190,10 @@ def run_study(
     SIGTERM in a command (``initsearch.run.signals.honour_stop_signals``).
     """
     cfg = study_config(config, model=model, data=data, train=train, workdir=workdir, trials=trials)
-    check_study(cfg)
+    checked = check_study(cfg)
     err = console or Console(stderr=True)
-    for note in model_notes(cfg):
-        err.print(f"[yellow]{note}[/]")
+    for note in checked.notes:
+        err.print(note, style="yellow", markup=False, highlight=False)
     pool = make_pool(cfg.ray, inline, ray_address, workers)
     keep_stop_signals()  # ray.init took SIGTERM for itself: a command's SIGTERM stops cleanly
     try:

@@ -148,7 +148,7 @@ def test_a_study_file_imports_its_code_from_its_own_folder(tmp_path, monkeypatch
     monkeypatch.setattr(sys, "path", list(sys.path))
     from initsearch.api import check_study
 
-    info = check_study(load_study(path))
+    info = check_study(load_study(path)).info
     assert info.names == ("1", "3") and info.depths == (0, 1)
 
 
@@ -234,11 +234,11 @@ def quirky() -> nn.Module:
 
 
 def test_a_study_says_which_layers_tracing_could_not_treat_as_usual(tmp_path):
-    from initsearch.api import model_notes
+    from initsearch.api import check_study
 
     cfg = load_study(study_file(tmp_path, model={"factory": "tests.test_own_model:quirky"}))
-    notes = model_notes(cfg)
+    notes = check_study(cfg).notes
     assert any("never ran" in n and "spare" in n for n in notes), notes
     assert any("no init touches" in n and "Quirky" in n for n in notes), notes
     assert all(n.startswith("model tests.test_own_model:quirky: ") for n in notes)
-    assert model_notes(load_study(study_file(tmp_path))) == []  # a built-in model
+    assert check_study(load_study(study_file(tmp_path))).notes == []  # a built-in model
