@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from initsearch.errors import ConfigError
-from initsearch.stores import JOURNAL_PREFIX, redact
+from initsearch.stores import is_embedded, is_embedded_tracking, is_tracking_server, redact
 
 CONNECT_TIMEOUT_S = 5
 """How long a database server may take to answer before the study gives up."""
@@ -59,9 +59,8 @@ def check_folder_writable(folder: str | Path) -> None:
 def is_database_url(url: str) -> bool:
     """An SQLAlchemy URL of a database server (PostgreSQL, MySQL...): not a journal or SQLite
     file, an MLflow server, a file store or a hosted store."""
-    if "://" not in url or url.startswith((JOURNAL_PREFIX, "sqlite:", "file:")):
-        return False
-    return not url.startswith(("http://", "https://", "databricks"))
+    local = is_embedded(url) or is_embedded_tracking(url)
+    return not (local or is_tracking_server(url) or url.startswith("databricks"))
 
 
 def _reason(err: BaseException, password: str | None) -> str:
