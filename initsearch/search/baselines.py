@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from initsearch.config import StudyConfig
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, SchemeInfo, get_scheme, scheme_names
-from initsearch.search.space import BASE_OPTION, LayerInfo, closed_form_params, origin_params
+from initsearch.inits.options import BASE_OPTION
+from initsearch.search.space import LayerInfo, closed_form_params, origin_params
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,12 @@ import optuna
 from initsearch.config import StudyConfig
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, SchemeInfo, get_scheme
+from initsearch.inits.options import BASE_OPTION
 from initsearch.models import layer_list
 
 SEARCHED_RULE = "emergence"
 """The scheme whose tunable option ``search.emergence_alpha`` spans (the study file's key
 names it)."""
-BASE_OPTION = "base"  # the option a tunable scheme takes its base init from
 PROFILE_PARAMS = ("profile_a", "profile_b", "profile_c")
 """The profile space's parameters: level, slope and curvature of the log-scales over depth."""
 FIT_TOLERANCE = 1e-9
