@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 
 from initsearch.cli.consoles import stdout_console
-from initsearch.cli.interrupt import honour_ctrl_c, stopped
+from initsearch.cli.interrupt import stopped
 from initsearch.errors import ConfigError
 from initsearch.report.progress import trials_progress
+from initsearch.run.signals import honour_stop_signals
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -107,7 +108,7 @@ def compare(
     from initsearch.store_checks import check_stores
     from initsearch.stores import storage_url, study_dir, tracking_uri
 
-    honour_ctrl_c()
+    honour_stop_signals()
     cfg = load_study(file)
     if workdir is not None:
         cfg = cfg.model_copy(update={"workdir": workdir})

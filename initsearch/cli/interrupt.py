@@ -1,4 +1,6 @@
-"""Ctrl-C (SIGINT) and SIGTERM must reach the study driver as KeyboardInterrupt.
+"""How a command stopped by Ctrl-C or SIGTERM ends: a line saying what happens next, exit 130
+or 143. The signals reach the driver as KeyboardInterrupt (``run.signals.honour_stop_signals``)
+because:
 
 A process started in the background of a script (``cmd &`` without job control, e.g. ``srun
 ray start --block &`` in a batch script, and everything Ray later spawns from it) begins with
@@ -14,13 +16,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from initsearch.run.signals import exit_code, honour_stop_signals, terminated
-
-
-def honour_ctrl_c() -> None:
-    """Turn SIGINT into KeyboardInterrupt whatever this process inherited, and SIGTERM into
-    :class:`~initsearch.run.signals.Terminated` (a KeyboardInterrupt)."""
-    honour_stop_signals()
+from initsearch.run.signals import exit_code, terminated
 
 
 def stopped(err: KeyboardInterrupt, console: Console, what_now: str) -> typer.Exit:

@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 
 from initsearch.cli.consoles import stdout_console
-from initsearch.cli.interrupt import honour_ctrl_c, stopped
+from initsearch.cli.interrupt import stopped
 from initsearch.cli.study_repair import repair
+from initsearch.run.signals import honour_stop_signals
 
 app = typer.Typer(
     help="Optuna studies of per-layer init scales, run by Ray, tracked by MLflow.",
@@ -53,7 +54,7 @@ def start(
     from initsearch.cli.study_status import print_status
     from initsearch.config import load_study
 
-    honour_ctrl_c()
+    honour_stop_signals()
     # the flags are checked like the file's keys (--trials 0 fails as budget.trials: 0 does)
     cfg = study_config(load_study(file), workdir=workdir, trials=trials, workers=workers)
     try:
@@ -94,7 +95,7 @@ def confirm_cmd(
     from initsearch.run.pool import make_pool
     from initsearch.search.locate import locate_study
 
-    honour_ctrl_c()
+    honour_stop_signals()
     check_storage(study, storage)
     cfg, found = locate_study(study, workdir=workdir, storage=storage)
     # the flags are checked like the study file's confirm section (and its fresh seeds)
