@@ -25,6 +25,7 @@ HEAVY = ("optuna", "ray", "mlflow")
 # Bottom to top (docs/architecture.md): a package imports only packages on earlier rows.
 LAYERS = (
     ("errors", "jsonsafe", "contract", "locks"),
+    ("labels",),
     ("factories",),
     ("data",),
     ("models",),
