@@ -47,20 +47,50 @@ PAIR_ATTRS = (BASELINE, SCHEME, SEED, INIT, SETUP)
 
 # ---- MLflow ---------------------------------------------------------------------------------
 EXPERIMENT_PREFIX = "initsearch/"
-TAG_ROLE = "initsearch.role"  # "study" (parent run) | "trial" (child run)
+# the UI's kind of an experiment: classic model training, not GenAI (MLflow 3.0-3.x read this
+# tag; 3.17 reads the URL parameter below or its sidebar switch, stored per browser)
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_TRAINING = "custom_model_development"
+UI_WORKFLOW_PARAM = "workflowType"  # URL parameter of the MLflow 3.17 UI
+UI_WORKFLOW_TRAINING = "machine_learning"
+TAG_SHARED_VIEW_PREFIX = "mlflow.sharedViewState."  # + key: a saved view of the runs page
+TAG_LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"  # the UI shows the listed tables as tables
+TAG_KIND = "initsearch.kind"  # "study" (parent run) | "trial" (child run)
+# "study" on a parent run; a child run's labels.trial_role: baseline | searched | confirmation |
+# compare (runs of earlier versions: "trial", read through TAG_KIND's absence)
+TAG_ROLE = "initsearch.role"
+TAG_SCHEME = "initsearch.scheme"
+TAG_EMERGENCE_ZERO = "initsearch.init_emergence_zero"  # "1": E = 0 at init (log E = -inf)
 TAG_STATE = "initsearch.state"
-TAG_STAGE = "initsearch.stage"  # "search" | "confirmation"
+TAG_STAGE = "initsearch.stage"  # "search" | "confirmation" | "comparison"
 TAG_PREFIX = "initsearch."  # + baseline | reason | error | retry_of | retry_of_run | node_id
 TAG_STUDY = "optuna.study"
 TAG_STORAGE = "optuna.storage"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
+# a trial run's study (parent) run. Not MLflow's own mlflow.parentRunId, which nests runs: the
+# UI then hides the trials under a collapsed parent and charts none of them. Runs of earlier
+# versions carry TAG_PARENT instead; readers look for both.
+TAG_STUDY_RUN = "initsearch.study_run"
 TAG_PARENT = "mlflow.parentRunId"
 TRIAL_TAG_ATTRS = (BASELINE, REASON, ERROR, RETRY_OF, RETRY_OF_RUN, NODE_ID)
+ROLE_STUDY = "study"  # TAG_ROLE of a parent run
+KIND_STUDY = "study"
+KIND_TRIAL = "trial"
 PARAM_SCHEME = "init_scheme"
 PARAM_OPTIONS = "init_options"
-PARAM_SCALES = "init_scales"  # the spec's scales (what the trial asked for)
-PARAM_APPLIED_SCALES = "applied_scales"  # what the init applied (scheme factors x spec scales)
+# one numeric param per layer, named by index and layer (``scale.03.fc3``): the spec's scales
+# (what the trial asked for) and what the init applied (scheme factors x spec scales)
+PARAM_SCALE_PREFIX = "scale."
+PARAM_APPLIED_SCALE_PREFIX = "applied_scale."
+PARAM_OPTUNA_PREFIX = "optuna."  # + the name of one of the Optuna trial's own params
 PARAM_SEEDS = "seeds"
 PARAM_TRIAL_NUMBER = "trial_number"
 PARAM_ALPHA = "alpha"
 PARAM_PACK_SIZE = "pack_size"
+# metrics: the step is the epoch (1..; 0: a single figure, at init or a summary), except
+# METRIC_TRAIN_LOSS_STEP, whose step is the optimiser step
+METRIC_TRAIN_LOSS = "train_loss"  # mean training loss of each epoch
+METRIC_TRAIN_LOSS_STEP = "train_loss_step"
+METRIC_EMERGENCE_ZERO = "init_emergence_zero"  # 1.0 when E = 0 at init, else 0.0
+ARTIFACT_PROFILE_TABLE = "init_profile.json"  # per-layer at-init figures of a trial, a table
+ARTIFACT_PROFILE_PLOT = "init_profiles.png"  # on the parent run: every trial's profiles

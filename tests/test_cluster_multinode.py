@@ -361,7 +361,7 @@ def test_a_study_survives_a_lost_worker_node(cluster, tmp_path, pg_server):
     client = MlflowClient(tracking_uri=tracking)
     experiment = client.get_experiment_by_name("initsearch/lost")
     runs = client.search_runs([experiment.experiment_id])
-    roles = Counter(r.data.tags.get("initsearch.role") for r in runs)
+    roles = Counter(r.data.tags.get("initsearch.kind") for r in runs)
     assert roles == {"study": 1, "trial": len(trials)}  # every trial, a lost one too, has a run
     by_run = {r.info.run_id: r for r in runs}
     for t in failed:  # the lost trial's run says so

@@ -243,7 +243,7 @@ def test_runs_are_mlflow_children_of_one_parent(compared):
     kaiming = next(s for s in data["schemes"] if s["name"] == "kaiming")
     for run in kaiming["runs"]:
         logged = client.get_run(run["mlflow_run_id"])
-        assert logged.data.tags["mlflow.parentRunId"] == data["mlflow_parent_run_id"]
+        assert logged.data.tags["initsearch.study_run"] == data["mlflow_parent_run_id"]
         assert logged.data.params["seeds"] == str(run["seed"])
         assert logged.data.metrics["final_accuracy"] == pytest.approx(
             run["summary"]["final_accuracy"]

@@ -59,7 +59,7 @@ def mlflow_runs(cfg, study: optuna.Study) -> tuple[list, dict[int, list]]:
     parents = [r for r in runs if r.data.tags.get("initsearch.role") == "study"]
     children: dict[int, list] = {}
     for r in runs:
-        if r.data.tags.get("initsearch.role") == "trial":
+        if r.data.tags.get("initsearch.kind") == "trial":
             children.setdefault(int(r.data.tags["optuna.trial_number"]), []).append(r)
     return parents, children
 

@@ -64,8 +64,8 @@ def test_study_runs_baselines_then_search_and_tracks_in_mlflow(tmp_path, ray_run
     assert all("baseline" not in t.user_attrs for t in trials[3:])
     # the emergence baseline is a point of the search space: alpha**(depth - pivot) in logs
     emergence = trials[2]
-    assert emergence.params["log_scale_0"] == pytest.approx(-__import__("math").log(1.1))
-    assert emergence.params["log_scale_1"] == pytest.approx(0.0)
+    assert emergence.params["log_scale_00_hidden.0"] == pytest.approx(-__import__("math").log(1.1))
+    assert emergence.params["log_scale_01_hidden.1"] == pytest.approx(0.0)
     # every trial ran on a Ray worker process, not in the driver
     assert {t.user_attrs["pid"] for t in trials} - {os.getpid()} == {
         t.user_attrs["pid"] for t in trials
@@ -75,18 +75,18 @@ def test_study_runs_baselines_then_search_and_tracks_in_mlflow(tmp_path, ray_run
     experiment = client.get_experiment_by_name("initsearch/tiny")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("initsearch.role") == "study"]
-    children = [r for r in runs if r.data.tags.get("initsearch.role") == "trial"]
+    children = [r for r in runs if r.data.tags.get("initsearch.kind") == "trial"]
     assert len(parents) == 1 and len(children) == 6
     assert study.user_attrs["mlflow_parent_run_id"] == parents[0].info.run_id
     by_id = {r.info.run_id: r for r in children}
     for t in trials:
         run_ = by_id[t.user_attrs["mlflow_run_id"]]
-        assert run_.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run_.data.tags["initsearch.study_run"] == parents[0].info.run_id
         assert run_.data.tags["optuna.trial_number"] == str(t.number)
         history = client.get_metric_history(run_.info.run_id, "val_accuracy")
         assert [m.step for m in history] == [1, 2, 3]
         assert history[-1].value == pytest.approx(t.value)
-        scales = client.get_metric_history(run_.info.run_id, "init_scale")
+        scales = [k for k in run_.data.params if k.startswith("applied_scale.")]
         assert len(scales) == len(study.user_attrs["layer_names"])
     assert parents[0].info.status in ("RUNNING", "FINISHED")
 

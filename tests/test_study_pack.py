@@ -63,7 +63,7 @@ def test_a_packed_study_records_every_member_and_prunes_them_one_by_one(tmp_path
     children = [
         r
         for r in client.search_runs([experiment.experiment_id])
-        if r.data.tags.get("initsearch.role") == "trial"
+        if r.data.tags.get("initsearch.kind") == "trial"
     ]
     assert len(children) == 12
     assert {r.data.params["pack_size"] for r in children} == {"6"}

@@ -131,7 +131,7 @@ def test_two_drivers_at_once_share_the_budget_and_the_baselines(tmp_path, pg_url
 
     client = MlflowClient(tracking_uri=recorded_tracking_uri(study, cfg.workdir))
     runs = client.search_runs([client.get_experiment_by_name("initsearch/tiny").experiment_id])
-    roles = Counter(r.data.tags.get("initsearch.role") for r in runs)
+    roles = Counter(r.data.tags.get("initsearch.kind") for r in runs)
     assert roles == {"study": 1, "trial": len(trials)}
 
 

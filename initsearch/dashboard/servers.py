@@ -12,13 +12,17 @@ and offers a threaded wsgiref server: its default gunicorn would add a worker pr
 control socket under ``$HOME``. ``mlflow server --workers 1`` with
 ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``: a viewer needs one worker; MLflow's job runner
 (GenAI scorers, prompt optimisation) would otherwise start eight more processes. A tracking URI
-that is already a server (``http(s)://``) is printed, not served again.
+that is already a server (``http(s)://``) is printed, not served again. Once both answer,
+the study's notes and figures are written (:mod:`~initsearch.dashboard.publish`, linking the
+MLflow UI served here); notes are refreshed every ``REFRESH_S`` and figures every
+``FIGURES_EVERY_S`` while a running study adds trials.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import math
 import shutil
 import signal
 import socket
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from initsearch.dashboard import defaults
 from initsearch.dashboard.processes import (
     POLL_S,
     STARTUP_TIMEOUT_S,
@@ -42,9 +47,11 @@ from initsearch.dashboard.processes import (
     stop,
     wait_ready,
 )
+from initsearch.dashboard.publish import FIGURES_EVERY_S, REFRESH_S, publish_storage
 from initsearch.dashboard.targets import Target
 from initsearch.errors import ConfigError
 from initsearch.stores import JOURNAL_PREFIX, is_tracking_server, redact
+from initsearch.tracking.views import study_url
 
 Echo = Callable[[str], None]
 
@@ -138,20 +145,51 @@ def experiment_url(mlflow: Server, study: str | None) -> str:
         with urllib.request.urlopen(
             f"{mlflow.url}/api/2.0/mlflow/experiments/get-by-name?{query}", timeout=10
         ) as response:
-            experiment_id = json.load(response)["experiment"]["experiment_id"]
+            experiment = json.load(response)["experiment"]
+            tags = [tag["key"] for tag in experiment.get("tags", [])]
+            return study_url(mlflow.url, experiment["experiment_id"], tags)
     except (urllib.error.URLError, OSError, KeyError, ValueError):
         return mlflow.url + "/"
-    return f"{mlflow.url}/#/experiments/{experiment_id}/runs"
+
+
+def _publisher(target: Target, mlflow_url: str, echo: Echo, err: Echo) -> Callable[[], None]:
+    """Write the target's notes and figures (what changed; figures at most every
+    ``FIGURES_EVERY_S``); the first call says what it wrote, a failure is a warning (the
+    servers go on), said once until it works again."""
+    state = {"first": True, "failing": False, "figures_at": -math.inf}
+
+    def refresh() -> None:
+        figures = time.monotonic() - state["figures_at"] >= FIGURES_EVERY_S
+        try:
+            done = publish_storage(
+                target.storage_url, target.study, target.tracking_uri, mlflow_url, figures
+            )
+        except _Stop:
+            raise
+        except Exception as failure:  # noqa: BLE001 - notes are a convenience, never fatal
+            if not state["failing"]:
+                err(f"warning: notes and figures not written: {type(failure).__name__}: {failure}")
+            state["failing"] = True
+            return
+        state["failing"] = False
+        if figures:
+            state["figures_at"] = time.monotonic()
+        if state["first"]:
+            echo(f"Notes and figures: written ({done.notes} notes, {done.figures} figures new)")
+        state["first"] = False
+
+    return refresh
 
 
 def serve(
     target: Target,
-    host: str = "127.0.0.1",
-    optuna_port: int = 8080,
-    mlflow_port: int = 5000,
+    host: str = defaults.HOST,
+    optuna_port: int = defaults.OPTUNA_PORT,
+    mlflow_port: int = defaults.MLFLOW_PORT,
     echo: Echo = print,
     err: Echo | None = None,
     startup_timeout: float = STARTUP_TIMEOUT_S,
+    publish: bool = True,
 ) -> int:
     """Start both servers, print their addresses (``echo``; progress and errors go to
     ``err``), and block until Ctrl-C (returns 0) or a server dies (returns 1). Both are stopped
@@ -191,8 +229,15 @@ def serve(
         else:
             mlflow_url = experiment_url(servers[1], target.study)
             echo(f"MLflow UI: {mlflow_url}  (runs in {redact(target.tracking_uri)})")
+        ui = target.tracking_uri if remote else servers[1].url
+        refresh = _publisher(target, ui, echo, err) if publish else lambda: None
+        refresh()
         echo("Press Ctrl-C to stop.")
+        next_refresh = time.monotonic() + REFRESH_S
         while True:
+            if time.monotonic() > next_refresh:
+                refresh()
+                next_refresh = time.monotonic() + REFRESH_S
             for server in servers:
                 code = server.proc.poll()
                 if code is not None:

@@ -30,11 +30,11 @@ from initsearch.contract import (
     MLFLOW_RUN_ID,
     NODE_ID,
     PARAM_PACK_SIZE,
-    PARAM_SEEDS,
     PARAM_TRIAL_NUMBER,
     PID,
     REASON,
     SEED_VALUES,
+    STUDY_LAYER_NAMES,
     VAL_ACCURACY_CURVE,
 )
 from initsearch.inits import InitSpec
@@ -42,7 +42,7 @@ from initsearch.run.job import TrialOutcome
 from initsearch.run.objective import seed_values
 from initsearch.run.optuna_adapter import set_trial_attr, stored_trial, trial_id
 from initsearch.run.signals import deferred_signals
-from initsearch.tracking import StudyTracker, trial_params
+from initsearch.tracking import StudyTracker, optuna_params_of, trial_params
 
 STATE_NAMES = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
 ERROR_CHARS = 4000
@@ -65,6 +65,8 @@ class Recorder:
         self.study = study
         self.tracker = tracker
         self.metric = metric  # the first objective, kept per seed (seed noise, confirmation)
+        # names the per-layer MLflow params (scale.03.fc3); read once, the study set them
+        self.layer_names: list[str] | None = study.user_attrs.get(STUDY_LAYER_NAMES)
 
     def record(
         self,
@@ -104,7 +106,8 @@ class Recorder:
         state = STATE_NAMES[outcome.state]
         first = outcome.first
         applied = first.init.applied_scales if first is not None else None
-        params = trial_params(init, applied, seeds, trial.number)
+        names = self.layer_names or (first.init.layer_names if first is not None else None)
+        params = trial_params(init, applied, seeds, trial.number, names, trial.params)
         if first is not None:  # how it was trained: alone (1) or in a pack of K
             params[PARAM_PACK_SIZE] = outcome.pack_size
         run_id = self.tracker.log_trial(
@@ -145,8 +148,9 @@ class Recorder:
             else:
                 params: dict = {PARAM_TRIAL_NUMBER: trial.number}
                 if INIT in attrs:
-                    params = trial_params(InitSpec.from_dict(attrs[INIT]), None, [], trial.number)
-                    params.pop(PARAM_SEEDS)  # not known here; the trial's source knows them
+                    init = InitSpec.from_dict(attrs[INIT])  # seeds: not known here
+                    params = trial_params(init, None, [], trial.number, self.layer_names)
+                params.update(optuna_params_of(trial.params))
                 start = trial.datetime_start.timestamp() if trial.datetime_start else now
                 run_id = self.tracker.log_trial(trial.number, "FAIL", params, [], attrs, start, now)
             set_trial_attr(self.study, trial_id(trial), MLFLOW_RUN_ID, run_id)
