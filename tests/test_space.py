@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 import pytest
 
+from initsearch import stores
 from initsearch.config import SamplerConfig, StudyConfig, parse_study
 from initsearch.errors import ConfigError
 from initsearch.inits import SchemeInfo, get_scheme
@@ -18,14 +19,17 @@ from initsearch.search.baselines import study_baselines
 from initsearch.search.samplers import build_sampler
 from initsearch.search.space import (
     PROFILE_PARAMS,
+    LayerInfo,
     closed_form_params,
     distributions,
     init_from_params,
     layer_info,
+    param_name,
     profile_params,
     profile_positions,
     profile_scales,
     suggest,
+    with_stored_names,
 )
 
 
@@ -90,17 +94,54 @@ def test_points_outside_the_bounds_or_off_the_family_give_none():
     assert next(b for b in study_baselines(shifted, layer_info(shifted))).params is None
 
 
-def test_the_per_layer_space_is_unchanged():
+MLP_PARAMS = [f"log_scale_0{i}_hidden.{i}" for i in range(4)] + ["log_scale_04_head"]
+
+
+def test_the_per_layer_space_names_each_parameter_after_its_layer():
     cfg = study()
     info = layer_info(cfg)
-    assert list(distributions(cfg, info)) == [f"log_scale_{i}" for i in range(5)]
+    assert list(distributions(cfg, info)) == MLP_PARAMS == sorted(MLP_PARAMS)
     tied = study(groups=[[1, 2]], emergence_alpha=(1.0, 1.5))
     names = list(distributions(tied, layer_info(tied)))
-    assert names == ["log_scale_g1", "log_scale_0", "log_scale_3", "log_scale_4", "alpha"]
+    assert names == ["log_scale_g01_hidden.1+1", *MLP_PARAMS[:1], *MLP_PARAMS[3:], "alpha"]
     point = rule_point(1.1, cfg)
-    assert point == pytest.approx({f"log_scale_{i}": (i - 2) * math.log(1.1) for i in range(5)})
+    assert point == pytest.approx({p: (i - 2) * math.log(1.1) for i, p in enumerate(MLP_PARAMS)})
     kaiming = next(b for b in study_baselines(cfg, info) if b.name == "kaiming")
-    assert kaiming.params == {f"log_scale_{i}": 0.0 for i in range(5)}
+    assert kaiming.params == dict.fromkeys(MLP_PARAMS, 0.0)
+    # eleven layers and more pad the index to the layer count's width; odd characters go
+    deep = LayerInfo(tuple(f"blocks[{i}]/conv" for i in range(12)), tuple(range(12)))
+    assert param_name([3], False, deep) == "log_scale_03_blocks_3__conv"
+    wide = LayerInfo(("a",) * 101, (0,) * 101)
+    assert param_name([7, 8], True, wide) == "log_scale_g007_a+1"
+
+
+def test_a_study_stored_with_index_names_keeps_them_and_both_decode(tmp_path):
+    cfg = study()
+    info = layer_info(cfg)
+    legacy = {f"log_scale_{i}": math.log(1.0 + i / 10) for i in range(5)}
+    named = dict(zip(MLP_PARAMS, legacy.values(), strict=True))
+    # both spellings give the same init
+    assert init_from_params(legacy, cfg, info) == init_from_params(named, cfg, info)
+    assert init_from_params(named, cfg, info).scales == pytest.approx([1.0, 1.1, 1.2, 1.3, 1.4])
+    # a stored study with index names goes on asking for them; a new or named one uses names
+    url = f"journal://{tmp_path / 'optuna.journal'}"
+    assert not with_stored_names(info, url, "t").legacy_names  # no storage yet
+    old = optuna.create_study(study_name="t", storage=stores.open_storage(url))
+    old.enqueue_trial({})  # a baseline without a point comes first
+    old.add_trial(optuna.trial.create_trial(params=legacy, distributions=_dists(legacy), value=1))
+    kept = with_stored_names(info, url, "t")
+    assert kept.legacy_names and list(distributions(cfg, kept)) == list(legacy)
+    trial = old.ask()
+    init = suggest(trial, cfg, kept)
+    assert set(trial.params) == set(legacy) and len(init.scales) == 5
+    optuna.create_study(study_name="n", storage=stores.open_storage(url)).add_trial(
+        optuna.trial.create_trial(params=named, distributions=_dists(named), value=1)
+    )
+    assert not with_stored_names(info, url, "n").legacy_names
+
+
+def _dists(params: dict[str, float]) -> dict[str, optuna.distributions.FloatDistribution]:
+    return {name: optuna.distributions.FloatDistribution(-2.0, 2.0) for name in params}
 
 
 @pytest.mark.parametrize("key, value", [("groups", [[0, 1]]), ("emergence_alpha", [1.0, 1.5])])

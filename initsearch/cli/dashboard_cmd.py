@@ -1,10 +1,16 @@
-"""``initsearch dashboard``: the Optuna dashboard and the MLflow UI of a study, until Ctrl-C."""
+"""``initsearch dashboard``: the Optuna dashboard and the MLflow UI of a study, until Ctrl-C.
+
+Once both answer, the study's trial notes and figures are written into its storage for the
+Optuna dashboard (:mod:`initsearch.dashboard.publish`), linking the MLflow UI served here.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+
+from initsearch.dashboard import defaults
 
 
 def dashboard(
@@ -22,13 +28,13 @@ def dashboard(
     ] = None,
     host: Annotated[
         str, typer.Option(help="interface to bind; 0.0.0.0 exposes both servers to the network")
-    ] = "127.0.0.1",
+    ] = defaults.HOST,
     optuna_port: Annotated[
         int, typer.Option(min=1, max=65535, help="port of the Optuna dashboard")
-    ] = 8080,
+    ] = defaults.OPTUNA_PORT,
     mlflow_port: Annotated[
         int, typer.Option(min=1, max=65535, help="port of the MLflow UI")
-    ] = 5000,
+    ] = defaults.MLFLOW_PORT,
 ) -> None:
     """Serve the study's Optuna dashboard and MLflow UI on localhost; Ctrl-C stops both."""
     from initsearch.dashboard import resolve_target, serve

@@ -1,7 +1,8 @@
 """The search space over a base init: free per-layer log-scales, or a three-number profile.
 
-``search.space: per_layer``: parameters ``log_scale_<i>`` (one per scalable layer, or
-``log_scale_g<j>`` per tied group) in [log(scale_low), log(scale_high)] and, when
+``search.space: per_layer``: parameters ``log_scale_<i>_<layer>`` (one per scalable layer,
+e.g. ``log_scale_03_fc3``, the index zero-padded so names sort by depth order, or
+``log_scale_g<j>_<layer>+<n>`` per tied group) in [log(scale_low), log(scale_high)] and, when
 ``search.emergence_alpha`` is set, the rule's tunable option under its own name (``alpha``),
 searched on a log axis. Sampling the logarithm makes a halving and a doubling equally likely.
 
@@ -12,6 +13,10 @@ The base init is the origin and the emergence rule at alpha is (0, log(alpha) * 
 so three numbers move smoothly between all ones, the rule and departures from it
 (docs/search-spaces.md).
 
+Studies stored before parameters carried layer names use ``log_scale_<i>``/``log_scale_g<j>``:
+:func:`with_stored_names` keeps asking them so (the sampler's history and enqueued retries stay
+valid) and :func:`init_from_params` reads both.
+
 Closed-form schemes are asked of the scheme registry (:class:`SchemeInfo`), never matched by
 name, so :func:`closed_form_params` finds the point of either space equal to any of them.
 """
@@ -19,13 +24,15 @@ name, so :func:`closed_form_params` finds the point of either space equal to any
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import optuna
 
+from initsearch import stores
 from initsearch.config import StudyConfig
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, SchemeInfo, get_scheme
@@ -39,6 +46,10 @@ PROFILE_PARAMS = ("profile_a", "profile_b", "profile_c")
 """The profile space's parameters: level, slope and curvature of the log-scales over depth."""
 FIT_TOLERANCE = 1e-9
 """Largest log-scale residual (and bound overshoot) at which a closed form is a point."""
+LAYER_CHARS = 24
+"""At most this much of a layer's name goes into a parameter name (names stay short)."""
+LEGACY_PARAM = re.compile(r"log_scale_g?\d+")
+"""A per-layer parameter as studies stored before names carried the layer."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class LayerInfo:
 
     names: tuple[str, ...]
     depths: tuple[int, ...]
+    legacy_names: bool = False  # the study's parameters are log_scale_<i> (an older study)
 
     @property
     def count(self) -> int:
@@ -80,8 +92,36 @@ def layer_groups(cfg: StudyConfig, info: LayerInfo) -> list[list[int]]:
     return groups + [[i] for i in range(info.count) if i not in used]
 
 
-def param_name(group: list[int], tied: bool) -> str:
+def legacy_param_name(group: list[int], tied: bool) -> str:
+    """The parameter's name in studies stored before names carried the layer."""
     return f"log_scale_g{group[0]}" if tied else f"log_scale_{group[0]}"
+
+
+def param_name(group: list[int], tied: bool, info: LayerInfo) -> str:
+    """``log_scale_03_fc3`` (``log_scale_g01_fc1+2`` for fc1 tied with two more layers): the
+    index zero-padded to the layer count's width so names sort in layer order, then the
+    layer's name (characters other than letters, digits, ``.`` and ``_`` become ``_``)."""
+    if info.legacy_names:
+        return legacy_param_name(group, tied)
+    width = max(2, len(str(info.count - 1)))
+    layer = re.sub(r"[^A-Za-z0-9._]", "_", info.names[group[0]])[:LAYER_CHARS]
+    prefix = f"log_scale_g{group[0]:0{width}d}" if tied else f"log_scale_{group[0]:0{width}d}"
+    return f"{prefix}_{layer}" + (f"+{len(group) - 1}" if tied else "")
+
+
+def with_stored_names(info: LayerInfo, storage_url: str, study_name: str) -> LayerInfo:
+    """``info`` naming parameters as the stored study already does: a study whose trials hold
+    ``log_scale_<i>`` parameters goes on asking for those (its sampler's history, a grid and
+    enqueued retries refer to them); a new study, or one with named parameters, uses names."""
+    study = stores.load_study_if_present(storage_url, study_name)
+    if study is None:
+        return info
+    for trial in study.get_trials(deepcopy=False):
+        if any(LEGACY_PARAM.fullmatch(name) for name in trial.params):
+            return replace(info, legacy_names=True)
+        if trial.params:
+            return info
+    return info
 
 
 def profile_positions(depths: Sequence[int]) -> list[float]:
@@ -141,7 +181,9 @@ def distributions(
     low, high = cfg.log_scale_bounds
     dists: dict[str, optuna.distributions.FloatDistribution] = {}
     for group in layer_groups(cfg, info):
-        dists[param_name(group, len(group) > 1)] = optuna.distributions.FloatDistribution(low, high)
+        dists[param_name(group, len(group) > 1, info)] = optuna.distributions.FloatDistribution(
+            low, high
+        )
     if cfg.search.emergence_alpha is not None:
         lo, hi = cfg.search.emergence_alpha
         option = searched_rule().tunable
@@ -166,7 +208,9 @@ def init_from_params(params: Mapping[str, float], cfg: StudyConfig, info: LayerI
         return InitSpec(scheme=cfg.search.base_init, scales=tuple(scales))
     scales = [1.0] * info.count
     for group in layer_groups(cfg, info):
-        value = params[param_name(group, len(group) > 1)]
+        tied = len(group) > 1
+        name = param_name(group, tied, info)  # or, from an older study, the index alone
+        value = params[name if name in params else legacy_param_name(group, tied)]
         for i in group:
             scales[i] = math.exp(value)
     rule = searched_rule()
@@ -214,7 +258,7 @@ def closed_form_params(
         value = logs[group[0]]
         if not low <= value <= high:
             return None
-        params[param_name(group, len(group) > 1)] = value
+        params[param_name(group, len(group) > 1, info)] = value
     return params
 
 
