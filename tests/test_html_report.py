@@ -19,16 +19,12 @@ import pytest
 from plotly.offline import get_plotlyjs
 from scipy import stats
 
-from initsearch.compare.metrics import LABELS
+from initsearch.compare.metrics import ACCURACY_CURVE, LABELS, LOSS_CURVE
 from initsearch.errors import ConfigError
-from initsearch.report.compare_plots import (
-    convergence_figure,
-    emergence_figure,
-    mean_band,
-    profile_figure,
-    scheme_colors,
-)
-from initsearch.report.html_report import fmt, render_compare_report, write_compare_report
+from initsearch.report.compare_curves import convergence_figure, mean_band
+from initsearch.report.compare_plots import emergence_figure, profile_figure, scheme_colors
+from initsearch.report.html_report import render_compare_report, write_compare_report
+from initsearch.report.precision import decimals_for, fixed
 from tests.browser import browser, screenshot, wait_for, wait_for_text  # noqa: F401
 
 SEEDS = [0, 1, 2, 3]
@@ -229,11 +225,21 @@ def test_mean_band_is_the_student_t_interval_over_the_finite_values():
 def test_figures_draw_every_scheme_and_only_the_profiled_ones():
     data = make_compare()
     colors = scheme_colors(s["name"] for s in data["schemes"])
-    conv = convergence_figure(data, colors)
-    lines = [t for t in conv.data if t.mode == "lines+markers"]
-    assert sorted({t.name for t in lines}) == sorted(SCHEMES)
-    assert len(lines) == 2 * len(SCHEMES)  # accuracy and loss panel each
-    xavier_acc = next(t for t in lines if t.name == "xavier" and t.xaxis == "x")
+    for key in (ACCURACY_CURVE, LOSS_CURVE):
+        conv = convergence_figure(data, colors, key)
+        # small multiples: one panel per scheme, titled by it, its own line in its colour...
+        assert [a.text for a in conv.layout.annotations] == [
+            f"{n} (reference)" if n == "kaiming" else n for n in SCHEMES
+        ]
+        lines = [t for t in conv.data if t.mode == "lines+markers"]
+        assert [t.name for t in lines] == list(SCHEMES)
+        assert [t.line.color for t in lines] == [colors[n] for n in SCHEMES]
+        # ...over the reference's mean in grey in every other panel
+        grey = [t for t in conv.data if t.mode == "lines" and t.fill is None]
+        assert len(grey) == len(SCHEMES) - 1 and {t.name for t in grey} == {"kaiming"}
+        assert {t.xaxis for t in grey} == {t.xaxis for t in lines[1:]}
+    conv = convergence_figure(data, colors, ACCURACY_CURVE)
+    xavier_acc = next(t for t in conv.data if t.name == "xavier" and t.mode == "lines+markers")
     assert list(xavier_acc.x) == [1, 2, 3, 4, 5]
     assert [c[0] for c in xavier_acc.customdata] == [4, 4, 3, 3, 3]  # the diverged run stops
     profile = profile_figure(data, colors)
@@ -264,13 +270,15 @@ def test_report_table_shows_means_differences_and_verdicts(tmp_path):
     assert set(parser.tables) == set(METRICS)
     for row in data["stats"]:
         cells = parser.tables[row["metric"]][row["scheme"]]
-        assert cells[2] == fmt(row["mean"])
+        same = [r for r in data["stats"] if r["metric"] == row["metric"]]
+        d = decimals_for(r[k] for r in same for k in ("mean", "ci_low", "ci_high"))
+        assert cells[2] == fixed(row["mean"], d)
         assert cells[-1] == str(row["diverged"])
         vs = row["vs_reference"]
         if vs is None:
             assert cells[4] == ""
             continue
-        assert cells[4] == fmt(vs["diff"])
+        assert cells[4] == fixed(vs["diff"], d, signed=True)
         higher_better = row["metric"] != "test_loss"
         expected = ""
         if vs["significant"]:
@@ -281,6 +289,12 @@ def test_report_table_shows_means_differences_and_verdicts(tmp_path):
     assert first[10] == "better"
     assert list(parser.tables["test_accuracy"])[0] == "kaiming"  # the reference leads
     assert parser.tables["first_epoch_test_accuracy"]["xavier"][-1] == "1"
+    # one precision per table: every mean and difference has the same decimals
+    for metric, rows in parser.tables.items():
+        widths = {len(c.split(".")[-1]) for r in rows.values() for c in (r[2], r[4]) if c}
+        assert len(widths) == 1, (metric, rows)
+    assert parser.tables["test_accuracy"]["kaiming"][2].startswith("0.")
+    assert len(parser.tables["test_accuracy"]["kaiming"][2]) == 5  # 0.xxx: three digits
 
 
 def test_report_is_self_contained_and_escapes_text(tmp_path):
@@ -288,7 +302,7 @@ def test_report_is_self_contained_and_escapes_text(tmp_path):
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=", html)
     assert "cdn.plot.ly/plotly" not in html  # no CDN copy of the library...
     assert get_plotlyjs() in html  # ...the whole library inline instead
-    assert html.count("Plotly.newPlot") == 3  # convergence, profiles, emergence
+    assert html.count("Plotly.newPlot") == 4  # accuracy, loss, profiles, emergence
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
     assert "Runs that did not complete (1)" in html
@@ -297,10 +311,10 @@ def test_report_is_self_contained_and_escapes_text(tmp_path):
 def test_figures_and_report_show_the_test_split_and_say_so():
     data = make_compare()
     colors = scheme_colors(s["name"] for s in data["schemes"])
-    conv = convergence_figure(data, colors)
-    assert [a.text for a in conv.layout.annotations] == ["Test accuracy", "Test loss"]
+    conv = convergence_figure(data, colors, ACCURACY_CURVE)
     assert conv.layout.yaxis.title.text == "test accuracy"
-    assert conv.layout.yaxis2.title.text == "test loss (log)"
+    loss = convergence_figure(data, colors, LOSS_CURVE)
+    assert loss.layout.yaxis.title.text == "test loss (log)" and loss.layout.yaxis.type == "log"
     # the plotted means are the test curves', not the validation curves'
     kaiming = next(s for s in data["schemes"] if s["name"] == "kaiming")["runs"]
     acc = next(t for t in conv.data if t.name == "kaiming" and t.mode == "lines+markers")
@@ -329,7 +343,7 @@ def test_runs_without_test_curves_draw_nothing_rather_than_validation(tmp_path):
             for key in METRICS:
                 r["summary"][key] = None
     colors = scheme_colors(s["name"] for s in data["schemes"])
-    assert convergence_figure(data, colors) is None
+    assert convergence_figure(data, colors, ACCURACY_CURVE) is None
     assert emergence_figure(data, colors) is None
     html = render_compare_report(data)
     assert "No test curves in this comparison" in html
@@ -347,7 +361,7 @@ def test_report_says_what_is_missing(tmp_path):
     html = render_compare_report(data)
     assert "No run has both an emergence measure and a test accuracy" in html
     assert "No per-layer profiles" in html
-    assert html.count("Plotly.newPlot") == 1
+    assert html.count("Plotly.newPlot") == 2  # test accuracy and test loss
 
 
 def test_directions_and_methods_declared_by_the_comparison_are_used():
@@ -383,13 +397,15 @@ def test_bad_inputs_are_config_errors(tmp_path):
         render_compare_report(make_compare(), template_dir=tmp_path)
 
 
-PLOTS = ("convergence-plot", "profile-plot", "emergence-plot")
+PLOTS = ("accuracy-plot", "loss-plot", "profile-plot", "emergence-plot")
 
 
 def test_report_renders_in_chromium(tmp_path, browser):  # noqa: F811 (fixture)
     from selenium.webdriver.common.by import By
 
-    out = write_compare_report(make_compare(), tmp_path / "report.html")
+    # laid out as in a runs folder: plotly.js comes from the folder's one shared copy
+    out = write_compare_report(make_compare(), tmp_path / "tiny-compare" / "compare" / "r.html")
+    assert not (out.parent / "plotly.min.js").exists()
     browser.get(out.as_uri())
 
     def drawn(d) -> bool:
@@ -399,18 +415,77 @@ def test_report_renders_in_chromium(tmp_path, browser):  # noqa: F811 (fixture)
                 return False
         return True
 
-    wait_for(browser, drawn, 30, "three plotly figures with drawn traces")
+    wait_for(browser, drawn, 30, "four plotly figures with drawn traces")
     # lines and markers really have geometry (paths with a d attribute), not empty groups
     for div in PLOTS:
         paths = browser.find_elements(By.CSS_SELECTOR, f"#{div} .scatterlayer path")
         assert any((p.get_attribute("d") or "").strip() for p in paths), div
-        legend = browser.find_elements(By.CSS_SELECTOR, f"#{div} .legend .traces")
-        assert legend, f"{div} has no legend"
+        if div in ("profile-plot", "emergence-plot"):  # small multiples: titles, no legend
+            legend = browser.find_elements(By.CSS_SELECTOR, f"#{div} .legend .traces")
+            assert legend, f"{div} has no legend"
     text = wait_for_text(browser, list(SCHEMES) + ["Statistics", "Final test accuracy"], 10)
     assert "Init comparison: tiny-compare" in text
     title = browser.find_element(By.CSS_SELECTOR, "#emergence-plot .annotation-text").text
     assert "Spearman r =" in title
     rows = browser.find_elements(By.CSS_SELECTOR, 'table[data-metric="test_accuracy"] tbody tr')
     assert len(rows) == len(SCHEMES)
+    assert not browser.find_element(By.ID, "plotly-missing").is_displayed()
+    # readable at 1400 px: nothing wider than the window, panels of a usable size
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1400
+    panels = browser.find_elements(By.CSS_SELECTOR, "#accuracy-plot .cartesianlayer .subplot")
+    assert len(panels) == len(SCHEMES)
+    width = browser.execute_script(
+        "return document.querySelector('#accuracy-plot .draglayer .nsewdrag')"
+        ".getBoundingClientRect().width"
+    )
+    assert width > 200  # each panel at least 200 px wide
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
     shot = screenshot(browser, "compare-report", full_page=True)
     assert shot.stat().st_size > 20_000
+
+
+def test_plotly_js_is_written_once_per_runs_folder_and_beside_a_lone_report(tmp_path):
+    runs = tmp_path / "runs"
+    first = write_compare_report(make_compare(), runs / "tiny-compare" / "compare" / "report.html")
+    shared = runs / "_static" / "plotly.min.js"
+    assert shared.read_text() == get_plotlyjs()
+    stamp = shared.stat().st_mtime_ns
+    again = write_compare_report(make_compare(), first)
+    assert shared.stat().st_mtime_ns == stamp  # the same library is not written again
+    html = again.read_text()
+    assert '<script src="../../_static/plotly.min.js"></script>' in html
+    assert get_plotlyjs() not in html and len(html) < 500_000
+    assert sorted(p.name for p in runs.rglob("*.js")) == ["plotly.min.js"]
+    # a report written outside a runs folder carries its own copy, so it opens as it lies
+    lone = write_compare_report(make_compare(), tmp_path / "elsewhere" / "report.html")
+    assert (lone.parent / "plotly.min.js").read_text() == get_plotlyjs()
+    assert '<script src="plotly.min.js"></script>' in lone.read_text()
+
+
+def test_lps_is_left_out_of_the_profiles_and_e_zero_runs_are_drawn_at_a_floor():
+    data = make_compare()
+    lps = copy.deepcopy(data["schemes"][1])  # xavier's runs: all scales exactly 1
+    lps["name"], lps["init"] = "lps", {"scheme": "lps", "scales": None, "options": {}}
+    data["schemes"].append(lps)
+    zero = data["schemes"][0]["runs"][0]  # kaiming seed 0: E = 0 at init
+    zero["log_emergence"], zero["emergence_zero"] = None, True
+    colors = scheme_colors(s["name"] for s in data["schemes"])
+    profile = profile_figure(data, colors)
+    assert "lps" not in {t.name for t in profile.data}
+    emerg = emergence_figure(data, colors)
+    kaiming = next(t for t in emerg.data if t.name == "kaiming" and t.xaxis == "x")
+    finite_x = [
+        r["log_emergence"]
+        for s in data["schemes"]
+        for r in s["runs"]
+        if r.get("log_emergence") is not None
+    ]
+    assert len(kaiming.x) == len(SEEDS)  # the E = 0 run is drawn, not dropped...
+    assert kaiming.x[0] < min(finite_x) and kaiming.marker.symbol[0] == "diamond-open"
+    html = render_compare_report(data)
+    assert (
+        "Not drawn: lps. LPS sets each layer" in html
+        and "recorded scales are all exactly 1" in html
+    )
+    assert re.search(r"1 run had\s+E = 0 at init", html)  # ...and counted

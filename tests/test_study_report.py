@@ -7,10 +7,8 @@ import json
 import math
 
 import numpy as np
-import optuna
 import pytest
-from optuna.distributions import FloatDistribution
-from optuna.trial import TrialState, create_trial
+from optuna.trial import TrialState
 
 from initsearch import contract
 from initsearch.cli import main
@@ -18,18 +16,11 @@ from initsearch.report import build_study_report, fit_emergence, write_study_rep
 from initsearch.report.importance import importance_trials
 from initsearch.run.pool import InlinePool
 from initsearch.search.study import study_driver
+from tests.reportutil import study_with, trial
 from tests.studyutil import tiny_study
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-REPORT_FILES = (
-    "scale_profile.png",
-    "optimization_history.png",
-    "optimization_history.html",
-    "param_importances.html",
-    "intermediate_values.html",
-    "report.json",
-    "plotly.min.js",
-)
+REPORT_FILES = ("index.html", "scale_profile.png", "optimization_history.png", "report.json")
 
 
 # ---- the fit ---------------------------------------------------------------------------
@@ -121,17 +112,15 @@ def test_report_writes_valid_files(reported):
         image = imread(out / name)
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500
         assert image[..., :3].std() > 0.05  # not a blank canvas
-    for name in ("optimization_history.html", "param_importances.html"):
-        html = (out / name).read_text()
-        assert html.lstrip().lower().startswith("<!doctype html>") and html.rstrip().endswith(
-            "</html>"
-        )
-        assert 'src="plotly.min.js"' in html and "Plotly.newPlot" in html
-    history = (out / "optimization_history.html").read_text()
-    assert "emergence(alpha=1.1)" in history  # the baselines are marked
+    html = (out / "index.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    assert html.count("Plotly.newPlot") == 4  # curves, profiles, importances, emergence
+    assert "emergence(alpha=1.1)" in html  # the baselines are named
+    # intermediate values (a pruned study) draw the curves when no curve attr is stored
+    assert "validation accuracy" in html
     stored = json.loads((out / "report.json").read_text())
     assert stored["best_searched"]["fit"]["alpha"] == report["best_searched"]["fit"]["alpha"]
-    assert set(stored["files"]) >= {"profile_png", "history_png", "json", "importances_html"}
+    assert set(stored["files"]) >= {"profile_png", "history_png", "json", "index_html"}
 
 
 def test_report_ranks_match_the_trials_values(reported):
@@ -188,7 +177,8 @@ def test_report_importances_cover_the_searched_parameters(reported):
     imp = report["importances"]
     kept, names = importance_trials(study)
     assert imp["n_trials"] == len(kept) and imp["params"] == names
-    assert set(imp["values"]) == set(names) == {"log_scale_0", "log_scale_1", "log_scale_2"}
+    layers = {"log_scale_00_hidden.0", "log_scale_01_hidden.1", "log_scale_02_head"}
+    assert set(imp["values"]) == set(names) == layers
     assert sum(imp["values"].values()) == pytest.approx(1.0)
     # xavier was enqueued without parameters: it is not among the importance trials
     xavier = next(t for t in study.trials if t.user_attrs.get(contract.BASELINE) == "xavier")
@@ -219,6 +209,11 @@ def test_cli_report_default_folder_is_under_the_workdir(reported, capsys):
     code, _, err = run_main(capsys, "study", "report", "rep", "--workdir", str(workdir))
     assert code == 0, err
     assert (workdir / "rep" / "report" / "report.json").stat().st_size > 0
+    # the page, with plotly.js once at the runs folder's root, not beside it
+    page = (workdir / "rep" / "report" / "index.html").read_text()
+    assert '<script src="../../_static/plotly.min.js"></script>' in page
+    assert (workdir / "_static" / "plotly.min.js").is_file()
+    assert not (workdir / "rep" / "report" / "plotly.min.js").exists()
 
 
 def test_cli_report_of_a_missing_study_exits_2(capsys, tmp_path):
@@ -228,39 +223,10 @@ def test_cli_report_of_a_missing_study_exits_2(capsys, tmp_path):
     assert "Traceback" not in err + out
 
 
-# ---- studies with too little in them (hand-made, in memory) ----------------------------
-def _study_with(trials: list) -> optuna.Study:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize")
-    study.set_user_attr(contract.STUDY_LAYER_NAMES, ["a", "b", "c"])
-    study.set_user_attr(contract.STUDY_LAYER_DEPTHS, [0, 1, 2])
-    study.add_trials(trials)
-    return study
-
-
-def _trial(value, scales, baseline=None, scheme="kaiming", state=TrialState.COMPLETE):
-    dists = {f"log_scale_{i}": FloatDistribution(-2.0, 2.0) for i in range(3)}
-    params = {f"log_scale_{i}": math.log(s) for i, s in enumerate(scales)}
-    attrs = {
-        contract.APPLIED_SCALES: scales,
-        contract.INIT: {"scheme": scheme},
-        contract.VAL_ACCURACY_CURVE: [0.3, value],
-    }
-    if baseline:
-        attrs[contract.BASELINE] = baseline
-        params, dists = {}, {}
-    return create_trial(
-        state=state,
-        value=value if state == TrialState.COMPLETE else None,
-        params=params,
-        distributions=dists,
-        user_attrs=attrs,
-    )
-
-
+# ---- studies with too little in them (hand-made, in memory: tests/reportutil.py) ------
 def test_report_of_an_empty_study_writes_json_and_says_why(tmp_path):
     cfg = tiny_study(tmp_path)
-    report = write_study_report(cfg, _study_with([]), tmp_path / "out")
+    report = write_study_report(cfg, study_with([]), tmp_path / "out")
     assert report["best_searched"] is None
     assert "no completed searched trial" in report["comparison"]["summary"]
     assert "skipped" in report["importances"]
@@ -270,11 +236,11 @@ def test_report_of_an_empty_study_writes_json_and_says_why(tmp_path):
 
 def test_too_few_trials_for_importances_and_gradinit_profile(tmp_path):
     cfg = tiny_study(tmp_path)
-    study = _study_with(
+    study = study_with(
         [
-            _trial(0.6, [0.5, 1.0, 2.0]),
-            _trial(0.7, [0.8, 1.0, 1.25]),
-            _trial(0.65, [1.2, 0.9, 1.1], baseline="gradinit", scheme="gradinit"),
+            trial(0.6, [0.5, 1.0, 2.0]),
+            trial(0.7, [0.8, 1.0, 1.25]),
+            trial(0.65, [1.2, 0.9, 1.1], baseline="gradinit", scheme="gradinit"),
         ]
     )
     report = build_study_report(cfg, study)
@@ -289,8 +255,8 @@ def test_too_few_trials_for_importances_and_gradinit_profile(tmp_path):
         fit_emergence([1.2, 0.9, 1.1], [0, 1, 2]).alpha
     )
     written = write_study_report(cfg, study, tmp_path / "out")
-    assert "param_importances.html not written" in " ".join(written["notes"])
-    # no intermediate values: the curves stored on the trials are drawn instead
-    html = (tmp_path / "out" / "intermediate_values.html").read_text()
-    assert "Validation accuracy per epoch" in html
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "Importances not computed: needs at least 3 completed trials" in html
+    # the validation curves stored on the trials are drawn
+    assert 'id="curves-plot"' in html and written["files"]["index_html"].endswith("index.html")
     assert (tmp_path / "out" / "scale_profile.png").read_bytes()[:8] == PNG_SIGNATURE

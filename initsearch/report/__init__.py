@@ -1,8 +1,10 @@
 """Reports read back from stored results.
 
 ``study_report`` (what a study's search found and whether it is the emergence rule's line,
-printed by ``terminal``), ``emergence_fit`` (the line fit), ``importance`` (which searched
-parameters mattered), ``html_report`` (a comparison as one HTML file).
+printed by ``terminal``, drawn as one page by ``study_index``), ``emergence_fit`` (the line
+fit), ``importance`` (which searched parameters mattered), ``html_report`` (a comparison as one
+HTML file). Templates come from ``templates``, plotly.js once per runs folder from
+``plotly_asset``.
 """
 
 from initsearch.report.emergence_fit import EmergenceFit, default_pivot, fit_emergence

@@ -1,6 +1,6 @@
-"""Plotly figures of a comparison (the ``compare.json`` contract): test-split convergence curves
-with 95% confidence bands, per-layer scale profiles, and the emergence measure at init against
-test accuracy.
+"""Plotly figures of a comparison (the ``compare.json`` contract): per-layer scale profiles and
+the emergence measure at init against test accuracy (the convergence small multiples are in
+:mod:`initsearch.report.compare_curves`).
 
 Figures are built from the JSON alone (no study, no MLflow), so a report can be drawn again
 from a copied ``compare.json``. Missing or non-finite numbers arrive as ``null`` and are left
@@ -12,149 +12,45 @@ validation curves are never shown in their place.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from initsearch.compare.metrics import (
-    ACCURACY_CURVE,
-    CORRELATED,
-    LABELS,
-    LOSS_CURVE,
-)
-from initsearch.compare.stats import mean_ci
-from initsearch.report.profile_schemes import draws_profile
+from initsearch.compare.metrics import CORRELATED, LABELS
+from initsearch.report.precision import number as finite  # None when missing or non-finite
+from initsearch.report.profile_schemes import draws_profile, sets_weights_itself
 
 # one colour per scheme, the same in every figure and the table; up to 34 distinct
 _PALETTE = tuple(qualitative.Plotly) + tuple(qualitative.Dark24)
 FIG_HEIGHT = 440
 
 
-def finite(value: Any) -> float | None:
-    """``value`` as a float, or None when missing, non-numeric or non-finite."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def scheme_colors(names: Iterable[str]) -> dict[str, str]:
     return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
 
 
-def _rgba(hex_colour: str, alpha: float) -> str:
+def rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def mean_band(
-    curves: Sequence[Sequence[Any]],
-) -> tuple[list[int], list[float], list[float], list[float], list[int]]:
-    """Per epoch: the mean over runs and its 95% Student-t confidence interval.
-
-    Curves may differ in length (a diverged run stops early) and hold nulls; epoch ``e`` uses
-    the runs with a finite value there. With one value the band collapses onto the mean.
-    Returns (epochs counted from 1, mean, low, high, n) over the epochs with any value."""
-    longest = max((len(c) for c in curves), default=0)
-    epochs, means, lows, highs, counts = [], [], [], [], []
-    for e in range(longest):
-        values = [v for c in curves if e < len(c) and (v := finite(c[e])) is not None]
-        if not values:
-            continue
-        band = mean_ci(values)
-        epochs.append(e + 1)
-        means.append(band.mean)
-        lows.append(band.mean if band.ci_low is None else band.ci_low)
-        highs.append(band.mean if band.ci_high is None else band.ci_high)
-        counts.append(band.n)
-    return epochs, means, lows, highs, counts
-
-
-def _positive(value: Any) -> bool:
-    v = finite(value)
-    return v is not None and v > 0
-
-
-def _curves(scheme: dict, key: str) -> list[list[Any]]:
-    return [list((run.get("curve") or {}).get(key) or []) for run in scheme.get("runs", [])]
-
-
-def convergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
-    """Test accuracy and test loss per epoch: mean line and 95% band per scheme (one legend
-    entry toggles a scheme in both panels). Loss on a log axis: a scheme that blows up would
-    flatten every other curve on a linear one."""
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        subplot_titles=("Test accuracy", "Test loss"),
-        horizontal_spacing=0.08,
-    )
-    drawn = False
-    for scheme in data["schemes"]:
-        name = scheme["name"]
-        colour = colors[name]
-        for col, key in ((1, ACCURACY_CURVE), (2, LOSS_CURVE)):
-            curves = _curves(scheme, key)
-            if key == LOSS_CURVE:  # a log axis cannot show a zero or negative loss
-                curves = [[v if _positive(v) else None for v in c] for c in curves]
-            epochs, mean, low, high, n = mean_band(curves)
-            if not epochs:
-                continue
-            drawn = True
-            if key == LOSS_CURVE:
-                low = [max(v, m * 1e-3) for v, m in zip(low, mean, strict=True)]
-            fig.add_trace(
-                go.Scatter(
-                    x=epochs + epochs[::-1],
-                    y=high + low[::-1],
-                    mode="lines",  # plotly's default for few points adds markers
-                    fill="toself",
-                    fillcolor=_rgba(colour, 0.15),
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    legendgroup=name,
-                    showlegend=False,
-                    name=f"{name} 95% CI",
-                ),
-                row=1,
-                col=col,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=epochs,
-                    y=mean,
-                    mode="lines+markers",
-                    line={"color": colour, "width": 2},
-                    marker={"size": 5},
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1,
-                    customdata=[[k, lo, hi] for k, lo, hi in zip(n, low, high, strict=True)],
-                    hovertemplate=(
-                        f"{name}<br>epoch %{{x}}: %{{y:.4g}}"
-                        "<br>95% CI [%{customdata[1]:.4g}, %{customdata[2]:.4g}]"
-                        "<br>n = %{customdata[0]}<extra></extra>"
-                    ),
-                ),
-                row=1,
-                col=col,
-            )
-    if not drawn:
-        return None
-    fig.update_xaxes(title_text="epoch", dtick=1)
-    fig.update_yaxes(title_text="test accuracy", row=1, col=1)
-    fig.update_yaxes(title_text="test loss (log)", type="log", row=1, col=2)
-    fig.update_layout(
-        height=FIG_HEIGHT, margin={"t": 40, "b": 40}, hovermode="closest", showlegend=True
-    )
-    return fig
+def plain_log_ticks(values: Iterable[float]) -> dict[str, list]:
+    """Axis settings with plain ticks (0.2, 0.3, 0.5, 1, 2) over the positive ``values`` of a
+    log axis: plotly labels its minor ticks with bare digits (9, 8, 7), which read as values
+    of 9, 8, 7. Empty when there is nothing to tick."""
+    found = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    if not found:
+        return {}
+    low, high = min(found) / 1.1, max(found) * 1.1
+    nice = [m * 10.0**e for e in range(-6, 7) for m in (1, 2, 3, 5)]
+    ticks = [v for v in nice if low <= v <= high]
+    if len(ticks) < 3:  # a narrow range: finer steps
+        nice = [m * 10.0**e for e in range(-6, 7) for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)]
+        ticks = [v for v in nice if low <= v <= high]
+    return {"tickvals": ticks, "ticktext": [f"{v:g}" for v in ticks]}
 
 
 def is_profile_scheme(scheme: dict) -> bool:
@@ -163,9 +59,24 @@ def is_profile_scheme(scheme: dict) -> bool:
     return scheme["name"].startswith("searched") or draws_profile(init.get("scheme"))
 
 
+def _run_scales(scheme: dict) -> list[list[float]]:
+    return [[finite(s) for s in run.get("scales") or []] for run in scheme.get("runs", [])]
+
+
+def unrecorded_profiles(data: dict) -> list[str]:
+    """Profile schemes left out of the profile figure: they record no factors (LPS; see
+    :func:`~initsearch.report.profile_schemes.sets_weights_itself`)."""
+    return [
+        s["name"]
+        for s in data["schemes"]
+        if not s["name"].startswith("searched")
+        and sets_weights_itself((s.get("init") or {}).get("scheme"), _run_scales(s))
+    ]
+
+
 def _geometric_profile(scheme: dict, layers: int) -> tuple[list, list, list, int] | None:
-    """Per layer: geometric mean, min and max of the scales over the scheme's runs (GradInit
-    and LPS are data-dependent, so their scales differ by seed)."""
+    """Per layer: geometric mean, min and max of the scales over the scheme's runs (GradInit is
+    data-dependent, so its scales differ by seed)."""
     rows = []
     for run in scheme.get("runs", []):
         scales = [finite(s) for s in run.get("scales") or []]
@@ -184,8 +95,9 @@ def _geometric_profile(scheme: dict, layers: int) -> tuple[list, list, list, int
 
 def profile_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
     """Per-layer scale factors (log axis) of the searched best and the schemes with their own
-    profile (the emergence rule, GradInit, LPS...), with the min-max over seeds as error bars
-    and the base init at 1."""
+    profile (the emergence rule, GradInit...), with the min-max over seeds as error bars and
+    the base init at 1. Schemes that record no factors (LPS: ``unrecorded_profiles``) are left
+    out; the page says why."""
     names = list(data.get("layer_names") or [])
     depths = list(data.get("layer_depths") or [])
     width = max(
@@ -197,8 +109,9 @@ def profile_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
         depths = list(range(len(names)))
     fig = go.Figure()
     drawn = False
+    skipped = set(unrecorded_profiles(data))
     for scheme in data["schemes"]:
-        if not is_profile_scheme(scheme):
+        if not is_profile_scheme(scheme) or scheme["name"] in skipped:
             continue
         profile = _geometric_profile(scheme, len(names))
         if profile is None:
@@ -243,7 +156,13 @@ def profile_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
         )
     )
     fig.update_xaxes(title_text="layer", type="category")
-    fig.update_yaxes(title_text="scale factor (log)", type="log")
+    # the ticks span every drawn value, error bars' ends included
+    values = [v for t in fig.data for v in t.y]
+    for t in fig.data:
+        if t.error_y.array:
+            values += [y + up for y, up in zip(t.y, t.error_y.array, strict=True)]
+            values += [y - down for y, down in zip(t.y, t.error_y.arrayminus, strict=True)]
+    fig.update_yaxes(title_text="scale factor (log)", type="log", **plain_log_ticks(values))
     fig.update_layout(
         height=FIG_HEIGHT, margin={"t": 30, "b": 40}, hovermode="closest", showlegend=True
     )
@@ -262,9 +181,29 @@ def correlation_title(data: dict, y: str, label: str) -> str:
     return f"{label}: Spearman r not computed"
 
 
+def log_e_floor(values: Iterable[float]) -> float:
+    """Where runs with E = 0 (log E = -inf) are drawn: a little left of the lowest finite
+    log E, so they stay visible and apart instead of vanishing from the plot."""
+    finite_values = [v for v in values if math.isfinite(v)]
+    if not finite_values:
+        return 0.0
+    low, high = min(finite_values), max(finite_values)
+    return low - 0.15 * ((high - low) or 1.0)
+
+
+def emergence_zero_runs(data: dict) -> int:
+    """Runs whose emergence measure at init was E = 0 (log E = -inf, stored as null)."""
+    return sum(bool(r.get("emergence_zero")) for s in data["schemes"] for r in s.get("runs", []))
+
+
+def _emergence_x(run: dict, floor: float) -> float | None:
+    return floor if run.get("emergence_zero") else finite(run.get("log_emergence"))
+
+
 def emergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
     """log E at init against first-epoch and final test accuracy, every run of every scheme;
-    runs that did not complete are drawn as crosses."""
+    runs that did not complete are crosses, runs with E = 0 open diamonds at a floor left of
+    every finite log E (marked by a dotted line)."""
     panels = tuple((key, LABELS[key]) for key in CORRELATED)
     fig = make_subplots(
         rows=1,
@@ -272,21 +211,26 @@ def emergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
         subplot_titles=[correlation_title(data, key, label) for key, label in panels],
         horizontal_spacing=0.08,
     )
+    runs = [r for s in data["schemes"] for r in s.get("runs", [])]
+    floor = log_e_floor(v for r in runs if (v := finite(r.get("log_emergence"))) is not None)
     drawn = False
     for scheme in data["schemes"]:
         name = scheme["name"]
         for col, (key, _) in enumerate(panels, start=1):
             xs, ys, symbols, text = [], [], [], []
             for run in scheme.get("runs", []):
-                x = finite(run.get("log_emergence"))
+                x = _emergence_x(run, floor)
                 y = finite((run.get("summary") or {}).get(key))
                 if x is None or y is None:
                     continue
                 status = run.get("status", "completed")
+                zero = bool(run.get("emergence_zero"))
                 xs.append(x)
                 ys.append(y)
-                symbols.append("circle" if status == "completed" else "x")
-                text.append(f"seed {run.get('seed')} ({status})")
+                symbol = "circle" if status == "completed" else "x"
+                symbols.append("diamond-open" if zero else symbol)
+                where = "E = 0, drawn at the floor" if zero else f"log E {x:.3g}"
+                text.append(f"seed {run.get('seed')} ({status}), {where}")
             if not xs:
                 continue
             drawn = True
@@ -300,15 +244,19 @@ def emergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
                     showlegend=col == 1,
                     marker={"color": colors[name], "size": 8, "symbol": symbols},
                     text=text,
-                    hovertemplate=f"{name}, %{{text}}<br>log E %{{x:.3g}}, "
-                    "test accuracy %{y:.4g}<extra></extra>",
+                    hovertemplate=f"{name}, %{{text}}<br>test accuracy %{{y:.4g}}<extra></extra>",
                 ),
                 row=1,
                 col=col,
             )
     if not drawn:
         return None
-    fig.update_xaxes(title_text="log emergence at init (log E)")
+    if emergence_zero_runs(data):
+        for col in (1, 2):
+            line = {"dash": "dot", "color": "grey", "width": 1}
+            fig.add_vline(x=floor, line=line, row=1, col=col)
+    zero_note = "; E = 0 at the dotted floor" if emergence_zero_runs(data) else ""
+    fig.update_xaxes(title_text=f"log emergence at init (log E{zero_note})")
     fig.update_yaxes(title_text="test accuracy")
     fig.update_layout(
         height=FIG_HEIGHT, margin={"t": 50, "b": 40}, hovermode="closest", showlegend=True

@@ -1,10 +1,13 @@
-"""The comparison report: one self-contained HTML file drawn from ``compare.json``.
+"""The comparison report: one HTML file drawn from ``compare.json``.
 
-Plotly.js is written inline (about 4.6 MB), so the file opens offline, can be mailed or
-attached to a CI run as it is, and loads nothing from the network. The page layout lives in
-``dashboards/compare_report.html.j2`` (Jinja2, autoescaped); this module turns the JSON into
-figures and table rows. The figures are in :mod:`initsearch.report.compare_plots`. A comparison
-judges on the test split, and every heading, axis and label says so.
+The page loads plotly.js from the runs folder's one shared copy
+(:mod:`initsearch.report.plotly_asset`), or from a copy beside it when written elsewhere; it
+loads nothing from the network. :func:`render_compare_report` alone inlines the library, so
+its text is a self-contained page. The layout lives in ``dashboards/compare_report.html.j2``
+(Jinja2, autoescaped, read by :mod:`initsearch.report.templates`); this module turns the JSON
+into figures and table rows. The figures are in :mod:`initsearch.report.compare_curves` and
+:mod:`initsearch.report.compare_plots`. A comparison judges on the test split, and every
+heading, axis and label says so. Every number of one table has the same decimals.
 """
 
 from __future__ import annotations
@@ -14,17 +17,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from initsearch.compare.metrics import EPOCHS_TO_TARGET, LABELS, METRICS
+from initsearch.compare.metrics import (
+    ACCURACY_CURVE,
+    EPOCHS_TO_TARGET,
+    LABELS,
+    LOSS_CURVE,
+    METRICS,
+)
 from initsearch.errors import ConfigError
+from initsearch.report.compare_curves import convergence_figure
 from initsearch.report.compare_plots import (
-    convergence_figure,
     emergence_figure,
+    emergence_zero_runs,
     finite,
     profile_figure,
     scheme_colors,
+    unrecorded_profiles,
 )
+from initsearch.report.plotly_asset import figure_div, plotly_src
+from initsearch.report.precision import decimals_for, fixed, fmt, fmt_p
+from initsearch.report.profile_schemes import UNRECORDED_NOTE
+from initsearch.report.templates import template_env
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 TEMPLATE = "compare_report.html.j2"
 REQUIRED_KEYS = ("study", "schemes", "stats")
 STATUSES = ("completed", "diverged", "stopped", "failed")
@@ -58,26 +72,10 @@ def load_compare(source: str | Path | dict) -> dict:
     return data
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    v = finite(value)
-    if v is None:
-        return "–"
-    if v != 0 and (abs(v) >= 10**digits or abs(v) < 10 ** -(digits - 1)):
-        return f"{v:.{digits - 1}e}"
-    return f"{v:.{digits}g}"
-
-
-def fmt_p(value: Any) -> str:
-    v = finite(value)
-    if v is None:
-        return "–"
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
-
-
-def _interval(low: Any, high: Any) -> str:
+def _interval(low: Any, high: Any, decimals: int) -> str:
     if finite(low) is None or finite(high) is None:
         return ""
-    return f"[{fmt(low)}, {fmt(high)}]"
+    return f"[{fixed(low, decimals)}, {fixed(high, decimals)}]"
 
 
 def direction(data: dict, metric: str) -> int:
@@ -114,22 +112,29 @@ def stat_tables(data: dict) -> list[dict[str, Any]]:
         sign = direction(data, metric)
         if metric == EPOCHS_TO_TARGET and finite(data.get("target_accuracy")) is not None:
             label = f"{label} ({fmt(data['target_accuracy'])})"
+        found = by_metric[metric]
+        d = decimals_for(
+            v
+            for r in found
+            for v in (r.get("mean"), r.get("ci_low"), r.get("ci_high"))
+            if finite(v) is not None
+        )
         rows = []
-        for r in sorted(by_metric[metric], key=lambda r: rank.get(r["scheme"], (True, len(order)))):
+        for r in sorted(found, key=lambda r: rank.get(r["scheme"], (True, len(order)))):
             vs = r.get("vs_reference") or {}
             rows.append(
                 {
                     "scheme": r["scheme"],
                     "reference": r["scheme"] == reference,
                     "n": r.get("n", 0),
-                    "mean": fmt(r.get("mean")),
-                    "ci": _interval(r.get("ci_low"), r.get("ci_high")),
-                    "diff": fmt(vs.get("diff")) if vs else "",
-                    "diff_ci": _interval(vs.get("ci_low"), vs.get("ci_high")) if vs else "",
+                    "mean": fixed(r.get("mean"), d),
+                    "ci": _interval(r.get("ci_low"), r.get("ci_high"), d),
+                    "diff": fixed(vs.get("diff"), d, signed=True) if vs else "",
+                    "diff_ci": _interval(vs.get("ci_low"), vs.get("ci_high"), d) if vs else "",
                     "test": vs.get("test", ""),
                     "p": fmt_p(vs.get("p")) if vs else "",
                     "p_adjusted": fmt_p(vs.get("p_adjusted")) if vs else "",
-                    "effect_size": fmt(vs.get("effect_size"), 3) if vs else "",
+                    "effect_size": fixed(vs.get("effect_size"), 2, signed=True) if vs else "",
                     "verdict": _verdict(sign, vs) if vs else "",
                     "diverged": r.get("diverged", 0),
                 }
@@ -187,37 +192,22 @@ def problem_runs(data: dict) -> tuple[list[dict[str, Any]], int]:
     return out[:MAX_PROBLEMS], len(out)
 
 
-def _figure_html(fig: Any, div_id: str) -> str | None:
-    if fig is None:
-        return None
-    return fig.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=div_id,
-        default_height=f"{fig.layout.height}px",
-        config={"displaylogo": False, "responsive": True},
-    )
-
-
-def render_compare_report(source: str | Path | dict, template_dir: Path | None = None) -> str:
-    """The report's HTML text (see :func:`write_compare_report`)."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-    from plotly.offline import get_plotlyjs
-
+def render_compare_report(
+    source: str | Path | dict, template_dir: Path | None = None, plotly: str | None = None
+) -> str:
+    """The report's HTML text. ``plotly`` is the ``src`` the page loads plotly.js by; without
+    it the library is inlined, so the text is a self-contained page."""
     data = load_compare(source)
-    folder = Path(template_dir) if template_dir else TEMPLATE_DIR
-    if not (folder / TEMPLATE).is_file():
-        raise ConfigError(
-            f"report template {folder / TEMPLATE} not found; it ships in the repository's "
-            "dashboards/ folder (install initsearch from a clone with `pip install -e .`)"
-        )
+    env = template_env(TEMPLATE, template_dir)
     colors = scheme_colors(s["name"] for s in data["schemes"])
     problems, problem_count = problem_runs(data)
     runs = sum(len(s.get("runs", [])) for s in data["schemes"])
-    env = Environment(
-        loader=FileSystemLoader(str(folder)), autoescape=True, undefined=StrictUndefined
-    )
     seeds = data.get("seeds") or []
+    unrecorded = unrecorded_profiles(data)
+    if plotly is None:
+        from plotly.offline import get_plotlyjs
+
+        plotly_inline = get_plotlyjs()
     return env.get_template(TEMPLATE).render(
         study=data["study"],
         seeds=seeds,
@@ -233,10 +223,14 @@ def render_compare_report(source: str | Path | dict, template_dir: Path | None =
         methods=methods(data),
         problems=problems,
         problem_count=problem_count,
-        convergence=_figure_html(convergence_figure(data, colors), "convergence-plot"),
-        profiles=_figure_html(profile_figure(data, colors), "profile-plot"),
-        emergence=_figure_html(emergence_figure(data, colors), "emergence-plot"),
-        plotlyjs=get_plotlyjs(),
+        accuracy=figure_div(convergence_figure(data, colors, ACCURACY_CURVE), "accuracy-plot"),
+        loss=figure_div(convergence_figure(data, colors, LOSS_CURVE), "loss-plot"),
+        profiles=figure_div(profile_figure(data, colors), "profile-plot"),
+        unrecorded=UNRECORDED_NOTE.format(names=", ".join(unrecorded)) if unrecorded else "",
+        emergence=figure_div(emergence_figure(data, colors), "emergence-plot"),
+        emergence_zero=emergence_zero_runs(data),
+        plotly_src=plotly or "",
+        plotly_inline=plotly_inline if plotly is None else "",
     )
 
 
@@ -245,15 +239,17 @@ def write_compare_report(
 ) -> Path:
     """Write the comparison report to ``out_html`` (parents created) and return its path.
 
-    ``source`` is the ``compare.json`` contract as a dict or a path. The file is
-    self-contained: inline plotly.js, no external fonts, scripts or images."""
-    html = render_compare_report(source, template_dir)
+    ``source`` is the ``compare.json`` contract as a dict or a path. The page loads plotly.js
+    from ``<runs>/_static/`` when written as ``<runs>/<study>/compare/report.html``, else from a
+    copy beside it; it loads nothing from the network."""
+    data = load_compare(source)
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
+    html = render_compare_report(data, template_dir, plotly=plotly_src(out, str(data["study"])))
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)  # a reader never sees half a report
     return out
 
 
-__all__ = ["load_compare", "render_compare_report", "write_compare_report"]
+__all__ = ["fmt", "load_compare", "render_compare_report", "write_compare_report"]

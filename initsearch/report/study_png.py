@@ -3,7 +3,7 @@
 They use matplotlib's object API (``Figure`` + the Agg canvas), never pyplot, so no GUI
 backend or global figure state is touched. ``baseline_styles`` gives each baseline one colour
 and marker, the same in these PNGs and in the HTML figures of
-:mod:`initsearch.report.study_html`.
+:mod:`initsearch.report.study_figures`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ emergence rule's line, which parameters mattered, and where the baselines rank.
 ``build_study_report`` reads everything from the Optuna study (trial values and the user attrs
 the driver records, keys in :mod:`initsearch.contract`: the baseline name, the init, the
 applied scales; the study's layer names and depths) into one JSON-able dict;
-``write_study_report`` adds the plots and ``report.json`` under an output folder. Ranking uses
+``write_study_report`` adds the page ``index.html`` (:mod:`initsearch.report.study_index`), the
+PNGs and ``report.json`` under an output folder. Ranking uses
 the study's first objective (the only one for a single-objective study). Importances come from
 :mod:`initsearch.report.importance`, the line fit from :mod:`initsearch.report.emergence_fit`.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from initsearch.jsonsafe import dumps
 from initsearch.report.emergence_fit import default_pivot, try_fit, verdict
 from initsearch.report.importance import param_importances
 from initsearch.report.profile_schemes import draws_profile, is_rule
+from initsearch.report.ranks import competition_rank
+from initsearch.report.study_index import write_index
 from initsearch.report.study_plots import write_plots
 from initsearch.search.space import layer_info
 
@@ -84,7 +88,7 @@ class _Ranking:
         return a > b if self.maximise else a < b
 
     def rank(self, value: float) -> int:
-        return 1 + sum(self.better(v, value) for v in self.values)
+        return competition_rank(value, self.values, self.maximise)
 
 
 def _profile_entry(
@@ -275,15 +279,18 @@ def build_study_report(cfg: StudyConfig, study: optuna.Study, top_k: int = TOP_K
 def write_study_report(
     cfg: StudyConfig, study: optuna.Study, out: str | Path, top_k: int = TOP_K
 ) -> dict:
-    """Build the report, write its plots and ``report.json`` into ``out``; returns the report
-    with ``files`` (name -> path) and ``notes`` (plots that were skipped, and why)."""
+    """Build the report, write ``index.html``, its PNGs and ``report.json`` into ``out``;
+    returns the report with ``files`` (name -> path) and ``notes`` (figures skipped, and why)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = build_study_report(cfg, study, top_k=top_k)
-    files, notes = write_plots(report, study, out)
+    files, notes = write_plots(report, out)
     report["files"] = {k: str(v) for k, v in files.items()}
     report["notes"] = notes
     path = out / "report.json"
     report["files"]["json"] = str(path)
+    with warnings.catch_warnings():  # Optuna marks its importance helpers experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        report["files"]["index_html"] = str(write_index(report, study, out))
     path.write_text(dumps(report, indent=2))
     return report
