@@ -30,13 +30,15 @@ from initsearch.confirm.verdict import Verdict
 from initsearch.errors import ConfigError
 from initsearch.factories import FactoryRef, add_import_paths, ref_name, resolve
 from initsearch.inits import InitSpec
+from initsearch.labels import STAGE_CONFIRMATION
 from initsearch.models import Discovery, factory_layers
-from initsearch.report.progress import trials_progress
+from initsearch.report.progress import LastResult, begin, last_result, trials_progress
 from initsearch.run.driver import StudyProgress
 from initsearch.run.pool import TrialPool, make_pool
 from initsearch.run.signals import keep_stop_signals
+from initsearch.run.timing import mark
 from initsearch.search.space import LayerInfo, layer_info
-from initsearch.search.study import study_driver
+from initsearch.search.study import study_driver, study_warming
 from initsearch.store_checks import check_stores
 from initsearch.stores import storage_url, study_dir, tracking_uri
 
@@ -190,11 +192,14 @@ def run_study(
     SIGTERM in a command (``initsearch.run.signals.honour_stop_signals``).
     """
     cfg = study_config(config, model=model, data=data, train=train, workdir=workdir, trials=trials)
+    mark("start")
     checked = check_study(cfg)
     err = console or Console(stderr=True)
     for note in checked.notes:
         err.print(note, style="yellow", markup=False, highlight=False)
-    pool = make_pool(cfg.ray, inline, ray_address, workers)
+    with study_warming(cfg):  # while Ray starts
+        pool = make_pool(cfg.ray, inline, ray_address, workers)
+    mark("ready")
     keep_stop_signals()  # ray.init took SIGTERM for itself: a command's SIGTERM stops cleanly
     try:
         with trials_progress(err) as progress:
@@ -203,11 +208,14 @@ def run_study(
             def show(p: StudyProgress) -> None:
                 states = " ".join(f"{k.lower()} {v}" for k, v in sorted(p.states.items()))
                 best = f"best {p.best:.4g}" if p.best is not None else "best -"
-                progress.update(task, completed=p.done, info=f"{best} | {states}")
+                last = last_result(driver.study, p)
+                info = " | ".join(part for part in (last, best, states) if part)
+                progress.update(task, completed=p.done, info=info)
 
             driver = study_driver(cfg, pool, on_progress=show)
-            progress.update(task, completed=driver.done(), info=f"{pool.workers} workers")
+            begin(progress, task, driver.done(), f"{pool.workers} workers")
             final = driver.run()
+        mark("search-done")
         verdict = None
         if confirm and cfg.confirm.after_search:
             left = driver.source.remaining()
@@ -243,10 +251,12 @@ def confirm_study(
     )
     if todo:
         with trials_progress(err) as progress:
-            task = progress.add_task(plan.name, total=total, completed=total - todo, info="")
+            task = progress.add_task(plan.name, total=total, info="")
+            begin(progress, task, total - todo, "")
+            last = LastResult(plan.compare.name, plan.compare.storage_url, STAGE_CONFIRMATION)
 
             def show(p: StudyProgress) -> None:
-                progress.update(task, completed=p.done)
+                progress.update(task, completed=p.done, info=last(p))
 
             run_confirmation(plan, pool(), show)
     verdict = judge(plan)

@@ -27,6 +27,7 @@ import yaml
 from optuna.trial import TrialState
 
 from initsearch.config import StudyConfig
+from initsearch.labels import trial_label
 from initsearch.run.ledger import counts_toward_budget
 from tests.studyutil import tiny_study
 
@@ -171,8 +172,8 @@ def check_status(target: str, workdir: Path, study: optuna.Study) -> None:
     assert f"study {study.study_name}: {len(trials)} trials" in out
     assert all(f"{state} {n}" in out for state, n in states.items())
     best = study.best_trial
-    origin = best.user_attrs.get("baseline", "searched")
-    assert f"best val_accuracy: {best.value:.4g} (trial {best.number}, {origin})" in out
+    label = trial_label(best.user_attrs, best.number)
+    assert f"best val_accuracy: {best.value:.4g} ({label}, trial {best.number})" in out
     rows = [line for line in out.splitlines() if line.startswith("│")]
     for t in trials:
         if "baseline" in t.user_attrs and not t.user_attrs.get("requeued"):
@@ -247,6 +248,9 @@ def test_ctrl_c_requeues_running_trials_then_start_completes_and_status_shows_it
         assert retry.state == TrialState.COMPLETE and retry.params == t.params
     study = journal_study(cfg)
     assert f"best val_accuracy: {study.best_value:.4g}" in again.out  # start prints the status
+    # ... and ends with where to look next
+    assert f"initsearch study report tiny --workdir {tmp_path}" in again.out
+    assert f"initsearch dashboard tiny --workdir {tmp_path}" in again.out
     for target in ("tiny", str(file)):
         check_status(target, tmp_path, study)
     print(f"Ctrl-C to exit: {took:.1f} s")  # shown with -s; the bound is INTERRUPT_EXIT_S

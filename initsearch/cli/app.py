@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from initsearch.cli import cluster_cmd, compare_cmd, inits_cmd, study_cmd
@@ -22,6 +24,30 @@ app.command(name="compare")(compare_cmd.compare)
 app.add_typer(cluster_cmd.app, name="cluster")
 
 
+def package_version() -> str:
+    """The installed package's version (``pip show initsearch``), else "unknown" (a checkout
+    used without installing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("initsearch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"initsearch {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
     """Which weight initialization makes your network train best, and why."""

@@ -11,7 +11,9 @@ from rich.console import Console
 from initsearch.cli.consoles import stdout_console
 from initsearch.cli.interrupt import stopped
 from initsearch.errors import ConfigError
-from initsearch.report.progress import trials_progress
+from initsearch.jsonsafe import dumps
+from initsearch.labels import STAGE_COMPARISON
+from initsearch.report.progress import LastResult, begin, trials_progress
 from initsearch.run.signals import honour_stop_signals
 
 
@@ -45,21 +47,19 @@ def _floats(text: str | None) -> list[float] | None:
 
 
 def _train(plan, pool, err: Console, total: int, todo: int, live: bool) -> None:
-    """Run the missing pairs with a progress bar, or a line per finished run where a live
-    display would fight other output (inline trials: GradInit draws its own bar; logs)."""
+    """Run the missing pairs with a progress bar (time left, the last run by its label and
+    value), or a line per finished run where a live display would fight other output (inline
+    trials: GradInit draws its own bar; logs)."""
     from initsearch.compare import run_comparison
-    from initsearch.run.driver import StudyProgress
 
-    def text(p: StudyProgress) -> str:
-        last = p.last
-        return f"last: trial {last.trial_number} {last.state}" if last is not None else ""
-
+    last = LastResult(plan.name, plan.storage_url, STAGE_COMPARISON)
     if not live:
-        run_comparison(plan, pool, lambda p: err.print(f"{p.done}/{total} runs  {text(p)}"))
+        run_comparison(plan, pool, lambda p: err.print(f"{p.done}/{total} runs  {last(p)}"))
         return
     with trials_progress(err) as progress:
-        task = progress.add_task(plan.name, total=total, completed=total - todo, info="")
-        run_comparison(plan, pool, lambda p: progress.update(task, completed=p.done, info=text(p)))
+        task = progress.add_task(plan.name, total=total, info="")
+        begin(progress, task, total - todo, "")
+        run_comparison(plan, pool, lambda p: progress.update(task, completed=p.done, info=last(p)))
 
 
 def compare(
@@ -91,6 +91,15 @@ def compare(
     inline: Annotated[bool, typer.Option(help="run trials in this process, no Ray")] = False,
     workers: Annotated[int | None, typer.Option(help="trials at once (default: CPUs)")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print the compare.json object instead of the table (keys: study, reference, "
+            "seeds, epochs, target_accuracy, schemes (each with its runs), stats, correlations); "
+            "progress and notes stay on stderr",
+        ),
+    ] = False,
 ) -> None:
     """Train every scheme for N seeds (resuming), then test each against Kaiming by seed on
     the test split (the search saw validation only)."""
@@ -140,9 +149,14 @@ def compare(
             pool.shutdown()
     payload = results(plan)
     json_path, csv_path = write_outputs(payload, output_dir(plan))
-    out = stdout_console()
-    print_table(payload, out)
     from initsearch.report.html_report import write_compare_report
 
     html_path = write_compare_report(payload, json_path.with_name("report.html"))
-    out.print(f"wrote {json_path}, {csv_path} and the report {html_path}")
+    wrote = f"wrote {json_path}, {csv_path} and the report {html_path}"
+    if as_json:
+        typer.echo(dumps(payload))
+        err.print(wrote, soft_wrap=True, highlight=False)
+        return
+    out = stdout_console()
+    print_table(payload, out)
+    out.print(wrote)

@@ -13,17 +13,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
+from initsearch.data import DATASET_NAMES
 from initsearch.errors import ConfigError
-from initsearch.inits import InitSpec
+from initsearch.inits import InitSpec, scheme_names
 from initsearch.inits.options import check_options
 from initsearch.models import ModelSpec
-from initsearch.train.spec import Budget, DataSpec, OptimizerSpec, TrialSpec, spec_from
+from initsearch.models.spec import ACTIVATIONS, MODEL_NAMES, NORM_POSITIONS
+from initsearch.train.spec import (
+    OPTIMIZERS,
+    SCHEDULES,
+    Budget,
+    DataSpec,
+    OptimizerSpec,
+    TrialSpec,
+    spec_from,
+)
 
-ModelName = Annotated[str, typer.Option(help="mlp | vgg | resnet | transformer")]
+# options with fixed choices: typer lists them in --help (<mlp|vgg|...>) and refuses others
+# with one line naming the option, before anything runs; the value stays a plain str
+ModelChoice = Literal[MODEL_NAMES]
+DataChoice = Literal[DATASET_NAMES]
+SchemeChoice = Literal[tuple(scheme_names())]
+
+ModelName = Annotated[ModelChoice, typer.Option(help="built-in model architecture")]
 ModelFactory = Annotated[
     str | None,
     typer.Option(help="your own model: package.module:function returning any torch nn.Module"),
@@ -34,11 +50,14 @@ ModelKwargs = Annotated[
 ]
 Depth = Annotated[int | None, typer.Option(help="layers/blocks (architecture default)")]
 Width = Annotated[int | None, typer.Option(help="units/channels (architecture default)")]
-Activation = Annotated[str, typer.Option(help="relu | tanh | gelu | selu")]
+Activation = Annotated[Literal[ACTIVATIONS], typer.Option(help="hidden activation")]
 BatchNorm = Annotated[bool, typer.Option("--batch-norm/--no-batch-norm")]
 Heads = Annotated[int, typer.Option(help="attention heads (transformer)")]
-NormPosition = Annotated[str, typer.Option(help="pre | post (transformer)")]
-DataName = Annotated[str, typer.Option(help="data set name")]
+NormPosition = Annotated[
+    Literal[NORM_POSITIONS],
+    typer.Option(help="layer norm before or after each block (transformer)"),
+]
+DataName = Annotated[DataChoice, typer.Option(help="data set")]
 DataRoot = Annotated[str | None, typer.Option(help="folder with data set files")]
 Download = Annotated[bool, typer.Option(help="allow fetching torchvision data")]
 Limit = Annotated[int | None, typer.Option(help="use only the first N training samples")]
@@ -46,7 +65,7 @@ ValFraction = Annotated[
     float | None,
     typer.Option(help="share of the training data held out for validation (default: the set's)"),
 ]
-InitName = Annotated[str, typer.Option(help="init scheme (see `initsearch inits list`)")]
+InitName = Annotated[SchemeChoice, typer.Option(help="init scheme (see `initsearch inits list`)")]
 Scales = Annotated[str | None, typer.Option(help="per-layer scale factors, comma-separated")]
 InitOptions = Annotated[
     list[str] | None,
@@ -57,12 +76,15 @@ InitOptions = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option()]
-Optimizer = Annotated[str, typer.Option(help="sgd | adamw")]
+Optimizer = Annotated[Literal[OPTIMIZERS], typer.Option()]
 Lr = Annotated[float, typer.Option(help="learning rate")]
 Momentum = Annotated[float, typer.Option(help="SGD momentum")]
 WeightDecay = Annotated[float, typer.Option()]
 WarmupEpochs = Annotated[float, typer.Option(help="linear warmup length")]
-Schedule = Annotated[str, typer.Option(help="constant | cosine")]
+Schedule = Annotated[
+    Literal[SCHEDULES],
+    typer.Option(help="learning-rate schedule after warmup"),
+]
 GradClip = Annotated[float | None, typer.Option(help="clip gradient norm")]
 Epochs = Annotated[int, typer.Option()]
 BatchSize = Annotated[int, typer.Option()]

@@ -1,22 +1,97 @@
 """The status of a study: its verdict first (when confirmed), then states, the search's seed
-noise, the best trial and its scale profile, and the baselines' ranks."""
+noise, the best trial and its scale profile, and the baselines' ranks.
+
+Everything shown comes from :func:`~initsearch.cli.study_summary.summarize`, which ``--json``
+prints as it is. When a baseline is the best trial, the status says so: a plain scheme's
+applied scales are its own factors (all 1 for Xavier), which say nothing about the search, so
+the best *searched* trial's profile is shown as well.
+"""
 
 from __future__ import annotations
 
 import optuna
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
-from initsearch import contract
+from initsearch.cli.study_summary import StudySummary, TrialLine, summarize
 from initsearch.config import StudyConfig
+from initsearch.labels import ROLE_BASELINE
 
 
-def ranked(study: optuna.Study, cfg: StudyConfig) -> list[optuna.trial.FrozenTrial]:
-    """Completed trials, best first (single objective: by value; else by the first metric)."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    maximise = cfg.objective.directions[0] == "maximize"
-    return sorted(done, key=lambda t: t.values[0], reverse=maximise)
+def titled(title: str) -> Table:
+    """A table whose title is never wrapped (rich wraps it to the table's own width)."""
+    return Table(title=title, min_width=len(title) + 2)
+
+
+def _value(line: TrialLine) -> str:
+    return f"{line.value:.4g}" if line.value is not None else "-"
+
+
+def _is_plain(scales: dict[str, float]) -> bool:
+    return all(abs(s - 1.0) < 5e-4 for s in scales.values())
+
+
+def print_scales(title: str, scales: dict[str, float], console: Console) -> None:
+    table = titled(title)
+    table.add_column("layer")
+    table.add_column("scale", justify="right")
+    for name, scale in scales.items():
+        table.add_row(name, f"{scale:.3f}")
+    console.print(table)
+
+
+def _print_best(summary: StudySummary, base_init: str, console: Console) -> None:
+    best, metric = summary.best, summary.metric
+    assert best is not None
+    console.print(f"best {metric}: [bold]{_value(best)}[/] ({best.label}, trial {best.number})")
+    searched = summary.best_searched
+    if best.role != ROLE_BASELINE:
+        if summary.best_scales:
+            print_scales(
+                f"per-layer scales of {best.label} (x {base_init})", summary.best_scales, console
+            )
+        return
+    console.print(
+        f"the best trial is the baseline {best.label}: no searched configuration beats it yet"
+    )
+    if summary.best_scales and _is_plain(summary.best_scales):
+        console.print(f"{best.label} applies its own scheme unchanged (every layer's factor 1)")
+    elif summary.best_scales:
+        title = f"per-layer scales of {best.label} (x its own scheme)"
+        print_scales(title, summary.best_scales, console)
+    if searched is not None and summary.best_searched_scales:
+        title = f"per-layer scales of {searched.label} (x {base_init})"
+        print_scales(title, summary.best_searched_scales, console)
+
+
+def print_summary(
+    summary: StudySummary, base_init: str, console: Console, noise: str | None = None
+) -> None:
+    """The status lines and tables of ``summary``; ``noise``: the seed-noise line."""
+    console.print(
+        f"[bold]study {summary.study}[/]: {summary.trials} trials  "
+        + "  ".join(f"{k} {v}" for k, v in summary.states.items())
+    )
+    if noise:
+        console.print(noise)
+    if summary.best is None:
+        console.print("no completed trial yet")
+        return
+    _print_best(summary, base_init, console)
+    table = titled("baselines")
+    for column in ("baseline", "state", summary.metric, "rank"):
+        table.add_column(column, justify="right" if column != "baseline" else "left")
+    for b in summary.baselines:
+        value = _value(b) if b.value is not None else (b.reason or "-")
+        rank = f"{b.rank}/{summary.complete}" if b.rank is not None else "-"
+        table.add_row(b.label, b.state, value, rank)
+    console.print(table)
+    searched = summary.best_searched
+    if searched is not None:
+        console.print(
+            f"best searched trial: {searched.label} with {_value(searched)}"
+            f" (rank {searched.rank}/{summary.complete})"
+        )
 
 
 def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> None:
@@ -28,48 +103,5 @@ def print_status(cfg: StudyConfig, study: optuna.Study, console: Console) -> Non
     if note:
         console.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
     print_kept_verdict(current_verdict(study), study.study_name, console)
-    trials = study.get_trials(deepcopy=False)
-    states: dict[str, int] = {}
-    for t in trials:
-        states[t.state.name] = states.get(t.state.name, 0) + 1
-    console.print(
-        f"[bold]study {cfg.name}[/]: {len(trials)} trials  "
-        + "  ".join(f"{k.lower()} {v}" for k, v in sorted(states.items()))
-    )
-    metric = " / ".join(cfg.objective.metrics)
-    noise = search_noise(study, cfg.budget.seeds_per_trial)
-    console.print(noise.describe(cfg.objective.metric))
-    order = ranked(study, cfg)
-    if not order:
-        console.print("no completed trial yet")
-        return
-    best = order[0]
-    origin = best.user_attrs.get(contract.BASELINE, "searched")
-    console.print(f"best {metric}: [bold]{best.values[0]:.4g}[/] (trial {best.number}, {origin})")
-    names = study.user_attrs.get(contract.STUDY_LAYER_NAMES) or []
-    scales = best.user_attrs.get(contract.APPLIED_SCALES) or []
-    if scales:
-        table = Table(title=f"per-layer scales of trial {best.number}")
-        table.add_column("layer")
-        table.add_column("scale", justify="right")
-        for i, scale in enumerate(scales):
-            table.add_row(names[i] if i < len(names) else str(i), f"{scale:.3f}")
-        console.print(table)
-    table = Table(title="baselines")
-    for column in ("baseline", "state", metric, "rank"):
-        table.add_column(column, justify="right" if column != "baseline" else "left")
-    rank_of = {t.number: i + 1 for i, t in enumerate(order)}
-    for t in trials:
-        name = t.user_attrs.get(contract.BASELINE)
-        if name is None or t.user_attrs.get(contract.REQUEUED):
-            continue
-        value = f"{t.values[0]:.4g}" if t.values else t.user_attrs.get(contract.REASON, "-")
-        rank = f"{rank_of[t.number]}/{len(order)}" if t.number in rank_of else "-"
-        table.add_row(name, t.state.name.lower(), value, rank)
-    console.print(table)
-    searched = [t for t in order if contract.BASELINE not in t.user_attrs]
-    if searched:
-        console.print(
-            f"best searched trial: {searched[0].number} with {searched[0].values[0]:.4g}"
-            f" (rank {rank_of[searched[0].number]}/{len(order)})"
-        )
+    noise = search_noise(study, cfg.budget.seeds_per_trial).describe(cfg.objective.metric)
+    print_summary(summarize(study, cfg), cfg.search.base_init, console, noise)
