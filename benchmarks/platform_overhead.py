@@ -148,7 +148,7 @@ class Phases:
 class NullTracker:
     """Stands in for ``StudyTracker`` when a row runs without MLflow."""
 
-    def __init__(self, tracking_uri: str, study_name: str, storage_url: str = "") -> None:
+    def __init__(self, tracking_uri: str, study_name: str, storage_url: str = "", **_: Any) -> None:
         self.parent_run_id = ""
 
     def log_trial(self, *args: Any, **kwargs: Any) -> str:
@@ -310,7 +310,7 @@ def logged_trial_runs(tracking_uri: str, study_name: str) -> int:
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(f"initsearch/{study_name}")
     runs = client.search_runs(
-        [experiment.experiment_id], filter_string="tags.`initsearch.role` = 'trial'"
+        [experiment.experiment_id], filter_string="tags.`initsearch.kind` = 'trial'"
     )
     return sum(r.info.status == "FINISHED" and "val_accuracy" in r.data.metrics for r in runs)
 

@@ -133,3 +133,34 @@ def test_fault_matrix_script_counts_from_the_stores(tmp_path):
     assert "0 trials without a run, 0 with two" in cells[6]
     typo = next(r for r in rows if "typo" in r)
     assert "unknown init" in typo and "nothing created" in typo
+
+
+@pytest.mark.timeout(300)
+def test_quickstart_vs_optuna_reports_a_ratio(tmp_path):
+    """Both rows run a tiny study (1 epoch, 2 trials) as a user runs them, in fresh
+    processes and folders; the table and the JSON give each row's median and the ratio."""
+    import yaml
+
+    from tests.studyutil import tiny_study
+
+    cfg = tiny_study(tmp_path, name="tiny", train={"epochs": 1}, baselines={"schemes": ["kaiming"]})
+    raw = cfg.model_dump(mode="json", exclude_defaults=True)
+    raw.pop("workdir", None)
+    study = tmp_path / "tiny.yaml"
+    study.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "ratio.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "quickstart_vs_optuna.py"), "--study"]
+    cmd += [str(study), "--trials", "2", "--repeats", "1", "--workdir", str(tmp_path / "w")]
+    proc = subprocess.run(cmd + ["--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| initsearch |" in proc.stdout and "| optuna |" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["ratio"] == pytest.approx(
+        report["median_s"]["initsearch"] / report["median_s"]["optuna"]
+    )
+    runs = {r["row"]: r for r in report["runs"]}
+    assert sum(runs["optuna"]["states"].values()) == 2  # the plain script ran the budget
+    assert (tmp_path / "w" / "initsearch-0" / "tiny" / "mlflow.db").is_file()
+    # the timestamps the study printed (INITSEARCH_TIMING) split its wall time
+    marks = runs["initsearch"]["marks"]
+    assert 0 < marks["ready"] < marks["driver-ready"] < marks["search-done"]

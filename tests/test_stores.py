@@ -79,3 +79,65 @@ def test_load_study_if_present(tmp_path):
     assert stores.open_storage(url) is stores.open_storage(url)  # cached per process
     assert stores.load_study_if_present(url, "s").study_name == "s"
     assert stores.load_study_if_present(url, "other") is None
+
+
+def _schema(db: Path) -> tuple[str, list]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        rows = conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+    finally:
+        conn.close()
+    # MLflow's own migrations list a table's constraints in no fixed order: compare line sets
+    return version, [(name, sorted((sql or "").replace(",", "").split("\n"))) for name, sql in rows]
+
+
+def test_new_tracking_database_is_a_copy_of_the_migrated_template(tmp_path, monkeypatch):
+    """A study's new mlflow.db is copied from a template migrated once per MLflow version;
+    MLflow opens the copy (its schema check passes) exactly as a database it migrated itself,
+    Default experiment included, and a database that exists is never replaced."""
+    from mlflow import MlflowClient
+
+    from initsearch.tracking.seed import CACHE_ENV, seed_tracking_db, template_path
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    seeded, fresh = tmp_path / "s" / "mlflow.db", tmp_path / "fresh" / "mlflow.db"
+    assert seed_tracking_db(f"sqlite:///{seeded}")
+    assert template_path().is_file() and template_path().parent == tmp_path / "cache"
+    assert not seed_tracking_db(f"sqlite:///{seeded}")  # there already
+    fresh.parent.mkdir()
+    MlflowClient(tracking_uri=f"sqlite:///{fresh}").search_experiments()  # MLflow migrates
+    assert _schema(seeded) == _schema(fresh)
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{seeded}")
+    default = client.get_experiment("0")
+    assert default.artifact_location == client_default_location(fresh)
+    run = client.create_run(client.create_experiment("initsearch/s"))
+    client.log_metric(run.info.run_id, "val_accuracy", 0.5, step=1)
+    assert client.get_run(run.info.run_id).data.metrics == {"val_accuracy": 0.5}
+
+    other = tmp_path / "other.db"
+    other.write_bytes(b"not mine")
+    assert not seed_tracking_db(f"sqlite:///{other}") and other.read_bytes() == b"not mine"
+    assert not seed_tracking_db("http://localhost:5000") and not seed_tracking_db(
+        f"sqlite:///{tmp_path / 'x.db'}?mode=ro"
+    )
+
+
+def client_default_location(db: Path) -> str:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{db}").get_experiment("0").artifact_location
+
+
+def test_unwritable_cache_leaves_the_database_to_mlflow(tmp_path, monkeypatch):
+    from initsearch.tracking.seed import CACHE_ENV, seed_tracking_db
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "file" / "cache"))  # under a file: no folder
+    target = tmp_path / "s" / "mlflow.db"
+    assert not seed_tracking_db(f"sqlite:///{target}")
+    assert not target.exists()

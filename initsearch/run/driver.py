@@ -37,6 +37,7 @@ from initsearch.run.pool import TrialPool, WorkerLost
 from initsearch.run.record import Recorder
 from initsearch.run.signals import deferred_signals, keep_stop_signals, stop_reason
 from initsearch.run.source import Asked, TrialSource
+from initsearch.run.timing import mark
 from initsearch.train import TrialSpec
 from initsearch.train.pack_size import auto_pack_size
 
@@ -157,6 +158,7 @@ class Driver:
         self.pack_size = self.resolve_pack_size(dataset)
         inflight: dict[Any, list[Asked]] = {}
         done = self.source.done()
+        mark("driver-ready")
         status = "FINISHED"
         try:
             while True:

@@ -8,8 +8,10 @@ Optuna study the same way (:func:`open_tracked`) with another source.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import optuna
@@ -32,9 +34,10 @@ from initsearch.run.source import TrialSource
 from initsearch.search.pruners import build_pruner
 from initsearch.search.samplers import build_sampler
 from initsearch.search.source import SearchSource
-from initsearch.search.space import LayerInfo, distributions, layer_info
+from initsearch.search.space import LayerInfo, distributions, layer_info, with_stored_names
 from initsearch.store_locks import check_workers, study_lock
 from initsearch.tracking import StudyTracker
+from initsearch.tracking.seed import build_template, seed_tracking_db
 
 
 @dataclass
@@ -75,11 +78,12 @@ def open_tracked(
     ``experiment``/``stage``: see :class:`~initsearch.tracking.StudyTracker`."""
     url = stores.storage_url(cfg.storage, cfg.workdir, cfg.name)
     check_workers(url, workers)
-    info = layer_info(cfg)
+    info = with_stored_names(layer_info(cfg), url, cfg.name)  # an older study keeps its names
     stores.open_storage(url)  # before the lock: on PostgreSQL the lock needs the storage's engine
     with study_lock(url, cfg.name):
         study = create_study(cfg, url, info)
         uri = stores.tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name)
+        seed_tracking_db(uri)  # a new SQLite database: a copy, not MLflow's migrations
         tracker = StudyTracker(uri, cfg.name, url, experiment=experiment, stage=stage)
         study.set_user_attr(STUDY_MLFLOW_PARENT, tracker.parent_run_id)
         folder = stores.study_dir(cfg.workdir, cfg.name)
@@ -104,6 +108,37 @@ def assemble_driver(
         pack=cfg.ray.pack,
     )
     return Driver(opened.study, source(ledger), pool, ledger, recorder, limits, total, on_progress)
+
+
+def warm_up_study(cfg: StudyConfig) -> None:
+    """Pay ahead what opening the study will cost, writing nothing in the study's folder (a
+    start that fails later, Ray refusing, leaves it as it was): the migrated MLflow template
+    (:mod:`initsearch.tracking.seed`; built once per MLflow version), MLflow's client and
+    SQL store imported, and a built-in data set read once (its first read in a process imports its
+    library: seconds for MNIST-1D). Best effort: what fails here fails again, reported, where
+    the driver needs it."""
+    with contextlib.suppress(Exception):
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+        from mlflow import MlflowClient  # noqa: F401
+
+        if stores.tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name).startswith("sqlite:"):
+            build_template()
+    with contextlib.suppress(Exception):
+        data = cfg.trial_spec(InitSpec(cfg.search.base_init), cfg.budget.first_seed).data
+        if data.factory is None:  # a researcher's data factory is called where needed, once
+            data.load()
+
+
+@contextlib.contextmanager
+def study_warming(cfg: StudyConfig) -> Iterator[None]:
+    """Run :func:`warm_up_study` in a thread while the body runs (Ray starting: mostly
+    waiting on its processes) and wait for it after; a body that raises (Ctrl-C) does not
+    wait: the thread is a daemon and leaves nothing half-written (the template appears whole
+    or not at all)."""
+    thread = threading.Thread(target=warm_up_study, args=(cfg,), name="warm-stores", daemon=True)
+    thread.start()
+    yield
+    thread.join()
 
 
 def study_driver(
