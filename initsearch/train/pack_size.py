@@ -8,7 +8,7 @@ before memory runs out for small models (benchmarks/pack_throughput.py), so K is
 On a CPU a pack saves only per-step overhead, which matters for small models alone.
 benchmarks/pack_throughput.py (one thread, 6,000 MNIST-shaped samples, K=16, a loaded 2-core
 machine) measured against a plain loop: MLP 4x32 (28k multiply-adds per sample) 1.9x, MLP
-4x128 (150k) 0.7x, MLP 8x512 (2.2M) 1.0x; the quickstart study (MNIST-1D, MLP 4x256, 209k)
+4x128 (150k) 0.7x, MLP 8x512 (2.2M) 1.0x; the quickstart study (MNIST-1D, MLP 4x128, 55.6k)
 took as long with packs of 8 as without (19 and 18 s against 16 and 19 s). ``auto`` therefore
 packs on CPU only below ``CPU_PACK_MAX_MACS`` multiply-adds per sample.
 """
