@@ -204,6 +204,10 @@ def test_resumed_confirmation_trains_only_what_is_missing(tmp_path: Path) -> Non
     stages = [r.data.tags.get("initsearch.stage") for r in runs]
     assert stages.count("confirmation") == len(trials) + 1  # its runs and their parent
     assert "search" in stages
+    # a searched arm's runs name the search trial they re-run, in MLflow as in every view
+    source = plan.searched[0].trial
+    names = {r.info.run_name for r in runs}
+    assert f"confirm: searched#1 (searched #{source}) seed {plan.seeds[0]}" in names
 
 
 def test_cli_confirm_and_status_lead_with_the_verdict(tmp_path: Path) -> None:

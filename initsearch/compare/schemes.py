@@ -47,10 +47,12 @@ _GRID_POINT = re.compile(r"^(\w+)\((\w+)=([^)]+)\)$")  # scheme(option=value)
 
 @dataclass(frozen=True)
 class Scheme:
-    """One arm of the comparison: a display name and the init every seed of it runs."""
+    """One arm of the comparison: a display name and the init every seed of it runs;
+    ``source_trial``: the search trial a searched arm re-runs (named in every view)."""
 
     name: str
     init: InitSpec
+    source_trial: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def build_schemes(
             out += [_grid_point(cfg, scheme, alpha_grid(cfg, [value])[0])]
         elif name == SEARCHED:
             if searched is not None:
-                out.append(Scheme(SEARCHED, searched.init))
+                out.append(Scheme(SEARCHED, searched.init, searched.trial))
             elif schemes:
                 raise ConfigError(
                     f"scheme {SEARCHED} needs a completed searched trial of study {cfg.name!r} "

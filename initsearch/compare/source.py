@@ -15,7 +15,16 @@ from optuna.trial import TrialState
 
 from initsearch.compare.plan import DONE, ComparePlan, finished_keys, trial_key
 from initsearch.compare.record import RunRecord
-from initsearch.contract import BASELINE, INIT, PAIR_ATTRS, RUN, SCHEME, SEED, SETUP
+from initsearch.contract import (
+    BASELINE,
+    INIT,
+    PAIR_ATTRS,
+    RUN,
+    SCHEME,
+    SEED,
+    SETUP,
+    SOURCE_TRIAL,
+)
 from initsearch.run.job import TrialJob, TrialOutcome
 from initsearch.run.ledger import Ledger
 from initsearch.run.optuna_adapter import claim, stored_trial, trial_handle, trial_id
@@ -25,7 +34,7 @@ from initsearch.run.source import Asked, TrialSource
 class CompareSource(TrialSource):
     """The plan's pairs, each trained once on one seed, never pruned."""
 
-    kept_attrs = PAIR_ATTRS
+    kept_attrs = (*PAIR_ATTRS, SOURCE_TRIAL)
 
     def __init__(self, plan: ComparePlan, study: optuna.Study, ledger: Ledger) -> None:
         self.plan = plan
@@ -54,6 +63,8 @@ class CompareSource(TrialSource):
                 INIT: scheme.init.to_dict(),
                 SETUP: self.plan.setup,
             }
+            if scheme.source_trial is not None:  # a searched arm: which search trial it re-runs
+                attrs[SOURCE_TRIAL] = scheme.source_trial
             self.study.enqueue_trial({}, user_attrs=attrs, skip_if_exists=False)
             added.append(name)
         return added

@@ -102,7 +102,7 @@ def plan_confirmation(
             "baselines.schemes"
         )
     searched = ranked_searched(study, k)
-    arms = baselines + [Scheme(searched_name(i), s.init) for i, s in enumerate(searched)]
+    arms = baselines + [Scheme(searched_name(i), s.init, s.trial) for i, s in enumerate(searched)]
     own = confirmation_config(cfg, seed_list, len(arms) * m)
     compare = ComparePlan(
         study=cfg,
