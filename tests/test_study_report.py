@@ -206,9 +206,10 @@ def test_cli_report_prints_the_fitted_alpha(reported, capsys, tmp_path):
 
 def test_cli_report_default_folder_is_under_the_workdir(reported, capsys):
     _, _, _, _, workdir = reported
-    code, _, err = run_main(capsys, "study", "report", "rep", "--workdir", str(workdir))
+    code, out, err = run_main(capsys, "study", "report", "rep", "--workdir", str(workdir))
     assert code == 0, err
     assert (workdir / "rep" / "report" / "report.json").stat().st_size > 0
+    assert f"open: {workdir / 'rep' / 'report' / 'index.html'}" in out  # the page to open
     # the page, with plotly.js once at the runs folder's root, not beside it
     page = (workdir / "rep" / "report" / "index.html").read_text()
     assert '<script src="../../_static/plotly.min.js"></script>' in page

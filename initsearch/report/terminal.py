@@ -102,7 +102,9 @@ def print_report(report: dict, console: Console) -> None:
         console.print(f"[yellow]parameter importances skipped[/]: {imp['skipped']}")
     for note in report.get("notes", []):
         console.print(f"[yellow]{note}[/]")
-    files = report.get("files", {})
+    files = dict(report.get("files", {}))
+    if "index_html" in files:  # the page to open first; the rest sits beside it
+        console.print(f"[bold]open[/]: {files.pop('index_html')}", soft_wrap=True)
     if files:
         console.print("[bold]files[/]:")
         for key, path in files.items():
