@@ -142,7 +142,7 @@ def test_status_when_a_baseline_is_best_says_so_and_shows_the_searched_profile(h
     _, _, workdir = hand_made
     code, out, err = run_main(capsys, "study", "status", NAME, "--workdir", str(workdir))
     assert code == 0, err
-    assert "best val_accuracy: 0.9 (xavier, trial 1)" in out
+    assert "best val_accuracy: 0.9000 (xavier, trial 1)" in out
     assert "the best trial is the baseline xavier" in out
     assert "xavier applies its own scheme unchanged" in out
     assert "per-layer scales of trial" not in out  # the old all-1.000 table

@@ -173,12 +173,12 @@ def check_status(target: str, workdir: Path, study: optuna.Study) -> None:
     assert all(f"{state} {n}" in out for state, n in states.items())
     best = study.best_trial
     label = trial_label(best.user_attrs, best.number)
-    assert f"best val_accuracy: {best.value:.4g} ({label}, trial {best.number})" in out
+    assert f"best val_accuracy: {best.value:.4f} ({label}, trial {best.number})" in out
     rows = [line for line in out.splitlines() if line.startswith("│")]
     for t in trials:
         if "baseline" in t.user_attrs and not t.user_attrs.get("requeued"):
             row = next(line for line in rows if f" {t.user_attrs['baseline']} " in line)
-            assert "complete" in row and f"{t.value:.4g}" in row
+            assert "complete" in row and f"{t.value:.4f}" in row
 
 
 def test_status_of_a_missing_study_exits_2_with_a_clear_message(tmp_path):
@@ -247,7 +247,7 @@ def test_ctrl_c_requeues_running_trials_then_start_completes_and_status_shows_it
         retry = next(r for r in trials if r.user_attrs.get("retry_of") == t.number)
         assert retry.state == TrialState.COMPLETE and retry.params == t.params
     study = journal_study(cfg)
-    assert f"best val_accuracy: {study.best_value:.4g}" in again.out  # start prints the status
+    assert f"best val_accuracy: {study.best_value:.4f}" in again.out  # start prints the status
     # ... and ends with where to look next
     assert f"initsearch study report tiny --workdir {tmp_path}" in again.out
     assert f"initsearch dashboard tiny --workdir {tmp_path}" in again.out

@@ -16,6 +16,9 @@ from rich.table import Table
 from initsearch.cli.study_summary import StudySummary, TrialLine, summarize
 from initsearch.config import StudyConfig
 from initsearch.labels import ROLE_BASELINE
+from initsearch.report.precision import fixed
+
+VALUE_DECIMALS = 4
 
 
 def titled(title: str) -> Table:
@@ -24,7 +27,8 @@ def titled(title: str) -> Table:
 
 
 def _value(line: TrialLine) -> str:
-    return f"{line.value:.4g}" if line.value is not None else "-"
+    """Objective values with one precision (0.5550 beside 0.5471, not 0.555)."""
+    return fixed(line.value, VALUE_DECIMALS) if line.value is not None else "-"
 
 
 def _is_plain(scales: dict[str, float]) -> bool:
