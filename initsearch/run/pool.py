@@ -258,7 +258,8 @@ class RayPool(TrialPool):
         )
         self._data_ref = None
         self._warming: list[Any] = []
-        if self.owns_ray and not address:  # its workers start now: one warm-up task each
+        self.local_instance = self.owns_ray and not address  # a Ray started for this pool
+        if self.local_instance:  # its workers start now: one warm-up task each
             warm = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(warm_up)
             self._warming = [warm.remote() for _ in range(self.workers)]
 
@@ -284,6 +285,13 @@ class RayPool(TrialPool):
         return out
 
     def cancel(self, ref: Any) -> None:
+        """Stop a task of a shared cluster. A Ray started here is left to :meth:`shutdown`
+        (which every stop is followed by, and which ends its workers): a force-cancel that
+        crosses the task's own reply aborts the driver inside Ray ("Tried to complete task
+        that was not pending", ray-project/ray#54846), seen when a SIGTERM met a finishing
+        trial; the exit would then be a crash, not 143."""
+        if self.local_instance:
+            return
         with contextlib.suppress(Exception):  # the task may have finished meanwhile
             self.ray.cancel(ref, force=True)
 
