@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from initsearch.contract import BASELINE, SCHEME, SEED, SOURCE_TRIAL
+from initsearch.contract import (
+    BASELINE,
+    SCHEME,
+    SEED,
+    SOURCE_TRIAL,
+    STUDY_COMPARED,
+    STUDY_CONFIRMED,
+)
 
 # roles (MLflow tag ``initsearch.role`` on child runs, the ``role`` column of exports)
 ROLE_BASELINE = "baseline"
@@ -25,6 +32,16 @@ ROLES = (ROLE_BASELINE, ROLE_SEARCHED, ROLE_CONFIRMATION, ROLE_COMPARE)
 STAGE_SEARCH = "search"
 STAGE_CONFIRMATION = "confirmation"
 STAGE_COMPARISON = "comparison"
+
+
+def study_stage(study_attrs: Mapping[str, Any]) -> str:
+    """search, or confirmation / comparison for the ``S-confirm`` / ``S-compare`` studies,
+    from the study's own user attributes."""
+    if STUDY_CONFIRMED in study_attrs:
+        return STAGE_CONFIRMATION
+    if STUDY_COMPARED in study_attrs:
+        return STAGE_COMPARISON
+    return STAGE_SEARCH
 
 
 def trial_role(attrs: Mapping[str, Any], stage: str = STAGE_SEARCH) -> str:

@@ -29,9 +29,9 @@ from optuna.trial import FrozenTrial
 
 from initsearch import contract, jsonsafe
 from initsearch.cli.study_args import StorageUrl, StudyRef, Workdir, check_storage
-from initsearch.cli.study_summary import study_stage
+from initsearch.cli.study_summary import by_layer
 from initsearch.config import StudyConfig
-from initsearch.labels import trial_label, trial_role
+from initsearch.labels import study_stage, trial_label, trial_role
 from initsearch.report.ranks import trial_ranks
 
 ExportFormat = Literal["csv", "json"]
@@ -53,10 +53,6 @@ FIELDS = (
     "datetime_complete",
 )
 """The scalar columns, in order; the per-name columns of the CSV follow them."""
-
-
-def _by_layer(values: list[float] | None, names: list[str]) -> dict[str, float]:
-    return {(names[i] if i < len(names) else str(i)): float(v) for i, v in enumerate(values or [])}
 
 
 def _time(moment: Any) -> str | None:
@@ -87,8 +83,8 @@ def trial_row(
         "datetime_start": _time(t.datetime_start),
         "datetime_complete": _time(t.datetime_complete),
         "params": dict(t.params),
-        "spec_scales": _by_layer(init.get("scales"), names),
-        "applied_scales": _by_layer(attrs.get(contract.APPLIED_SCALES), names),
+        "spec_scales": by_layer(init.get("scales"), names),
+        "applied_scales": by_layer(attrs.get(contract.APPLIED_SCALES), names),
         "val_accuracy_curve": [float(v) for v in attrs.get(contract.VAL_ACCURACY_CURVE) or []],
     }
 
@@ -99,7 +95,7 @@ def export_rows(cfg: StudyConfig, study: optuna.Study) -> list[dict[str, Any]]:
     maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     ranks = trial_ranks(trials, maximise)
     names = list(study.user_attrs.get(contract.STUDY_LAYER_NAMES) or [])
-    stage, seeds = study_stage(study), list(cfg.budget.seeds)
+    stage, seeds = study_stage(study.user_attrs), list(cfg.budget.seeds)
     return [trial_row(t, stage, names, ranks, seeds) for t in trials]
 
 

@@ -20,9 +20,8 @@ from initsearch.config import StudyConfig
 from initsearch.labels import (
     ROLE_BASELINE,
     ROLE_SEARCHED,
-    STAGE_COMPARISON,
-    STAGE_CONFIRMATION,
     STAGE_SEARCH,
+    study_stage,
     trial_label,
     trial_role,
 )
@@ -30,16 +29,6 @@ from initsearch.report.ranks import trial_ranks
 from initsearch.run.ledger import counts_toward_budget
 
 SCHEMA = 1  # the version of the --json layout (raised only if a key changes meaning)
-
-
-def study_stage(study: optuna.Study) -> str:
-    """search, or comparison / confirmation for the ``S-compare`` / ``S-confirm`` studies."""
-    attrs = study.user_attrs
-    if contract.STUDY_CONFIRMED in attrs:
-        return STAGE_CONFIRMATION
-    if contract.STUDY_COMPARED in attrs:
-        return STAGE_COMPARISON
-    return STAGE_SEARCH
 
 
 @dataclass(frozen=True)
@@ -131,17 +120,21 @@ def _verdict(study: optuna.Study) -> tuple[str | None, str | None]:
     return verdict.outcome, verdict.sentence
 
 
+def by_layer(values: list[float] | None, names: list[str]) -> dict[str, float]:
+    """Per-layer values by layer name (by index where the study recorded no names)."""
+    return {(names[i] if i < len(names) else str(i)): float(v) for i, v in enumerate(values or [])}
+
+
 def applied_by_layer(trial: FrozenTrial | None, names: list[str]) -> dict[str, float]:
-    """A trial's applied per-layer scales (``contract.APPLIED_SCALES``) by layer name (by
-    index where the study recorded no names)."""
+    """A trial's applied per-layer scales (``contract.APPLIED_SCALES``) by layer name."""
     scales = trial.user_attrs.get(contract.APPLIED_SCALES) if trial is not None else None
-    return {(names[i] if i < len(names) else str(i)): float(s) for i, s in enumerate(scales or [])}
+    return by_layer(scales, names)
 
 
 def summarize(study: optuna.Study, cfg: StudyConfig | None) -> StudySummary:
     """The summary of ``study``; ``cfg`` (its config, None when unreadable) gives the metric's
     name and the budget."""
-    stage = study_stage(study)
+    stage = study_stage(study.user_attrs)
     trials = study.get_trials(deepcopy=False)
     maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     ranks = trial_ranks(trials, maximise)

@@ -24,11 +24,8 @@ from initsearch.contract import (
     INIT,
     MLFLOW_RUN_ID,
     REASON,
-    STUDY_COMPARED,
-    STUDY_CONFIRMED,
 )
 from initsearch.labels import (
-    STAGE_COMPARISON,
     STAGE_CONFIRMATION,
     STAGE_SEARCH,
     trial_label,
@@ -47,15 +44,6 @@ class StudyView:
     layer_depths: tuple[int, ...]
     metric_names: tuple[str, ...]
     run_link: Callable[[str], str | None]  # MLflow run id -> its page in the MLflow UI
-
-
-def study_stage(user_attrs: Mapping[str, Any]) -> str:
-    """search, confirmation or comparison, from the study's own user attributes."""
-    if STUDY_CONFIRMED in user_attrs:
-        return STAGE_CONFIRMATION
-    if STUDY_COMPARED in user_attrs:
-        return STAGE_COMPARISON
-    return STAGE_SEARCH
 
 
 def _num(value: Any) -> str:

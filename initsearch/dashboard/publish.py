@@ -38,8 +38,8 @@ from initsearch.contract import (
 from initsearch.dashboard.defaults import MLFLOW_URL
 from initsearch.dashboard.figures import curves_figure, profiles_figure, verdict_figure
 from initsearch.dashboard.mlflow_links import run_links
-from initsearch.dashboard.notes import StudyView, study_note, study_stage, trial_note
-from initsearch.labels import STAGE_SEARCH, trial_label
+from initsearch.dashboard.notes import StudyView, study_note, trial_note
+from initsearch.labels import STAGE_SEARCH, study_stage, trial_label
 from initsearch.run.optuna_adapter import trial_handle, trial_id
 from initsearch.run.signals import deferred_signals
 
