@@ -48,37 +48,6 @@ def next_steps(cfg: StudyConfig, file: str) -> list[str]:
     ]
 
 
-def best_vs_baselines_link(run) -> str | None:
-    """The MLflow UI's page charting the best searched trial against every baseline (served by
-    ``initsearch dashboard``, or the tracking server itself); None when MLflow has no runs."""
-    from initsearch import stores
-    from initsearch.contract import EXPERIMENT_PREFIX
-    from initsearch.dashboard.defaults import MLFLOW_URL
-    from initsearch.tracking import best_vs_baselines_run_ids, best_vs_baselines_url
-
-    cfg = run.config
-    uri = stores.tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name)
-    run_ids = best_vs_baselines_run_ids(run.study)
-    if not run_ids:
-        return None
-    try:
-        from mlflow import MlflowClient
-
-        experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name(
-            f"{EXPERIMENT_PREFIX}{cfg.name}"
-        )
-        if experiment is None:
-            return None
-        server = stores.is_tracking_server(uri)
-        url = best_vs_baselines_url(
-            uri.rstrip("/") if server else MLFLOW_URL, experiment.experiment_id, run_ids, uri
-        )
-    except Exception as err:  # a link is a convenience: the study's results are stored
-        return f"mlflow:    (no link: {err})"
-    where = "" if server else " (while `initsearch dashboard` runs)"
-    return f"best vs baselines in MLflow{where}:\n             {url}"
-
-
 @app.command()
 def start(
     file: Annotated[str, typer.Argument(help="study definition, e.g. studies/quickstart.yaml")],
@@ -99,6 +68,7 @@ def start(
     from initsearch.api import run_study, study_config
     from initsearch.cli.study_status import print_status
     from initsearch.config import load_study
+    from initsearch.dashboard.mlflow_links import best_vs_baselines_link
     from initsearch.dashboard.publish import publish_to_dashboard
 
     honour_stop_signals()

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from initsearch.contract import EXPERIMENT_PREFIX
 from initsearch.dashboard import defaults
 from initsearch.dashboard.processes import (
     POLL_S,
@@ -140,7 +141,7 @@ def experiment_url(mlflow: Server, study: str | None) -> str:
     when there is no such experiment."""
     if study is None:
         return mlflow.url + "/"
-    query = urllib.parse.urlencode({"experiment_name": f"initsearch/{study}"})
+    query = urllib.parse.urlencode({"experiment_name": f"{EXPERIMENT_PREFIX}{study}"})
     try:
         with urllib.request.urlopen(
             f"{mlflow.url}/api/2.0/mlflow/experiments/get-by-name?{query}", timeout=10
