@@ -114,19 +114,15 @@ def warm_up_study(cfg: StudyConfig) -> None:
     """Pay ahead what opening the study will cost, writing nothing in the study's folder (a
     start that fails later, Ray refusing, leaves it as it was): the migrated MLflow template
     (:mod:`initsearch.tracking.seed`; built once per MLflow version), MLflow's client and
-    SQL store imported, and a built-in data set read once (its first read in a process imports its
-    library: seconds for MNIST-1D). Best effort: what fails here fails again, reported, where
-    the driver needs it."""
+    SQL store imported. Best effort: what fails here fails again, reported, where the driver
+    needs it. The data set is not read here: the driver reads it after, so a large one would be
+    read twice (and compete with Ray's start for the cores)."""
     with contextlib.suppress(Exception):
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
         from mlflow import MlflowClient  # noqa: F401
 
         if stores.tracking_uri(cfg.tracking_uri, cfg.workdir, cfg.name).startswith("sqlite:"):
             build_template()
-    with contextlib.suppress(Exception):
-        data = cfg.trial_spec(InitSpec(cfg.search.base_init), cfg.budget.first_seed).data
-        if data.factory is None:  # a researcher's data factory is called where needed, once
-            data.load()
 
 
 @contextlib.contextmanager
