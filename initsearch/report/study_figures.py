@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
 from initsearch import contract
-from initsearch.labels import trial_label
+from initsearch.labels import searched_label, trial_label
 from initsearch.report.compare_plots import log_e_floor, plain_log_ticks
 from initsearch.report.profile_schemes import draws_profile, is_rule, sets_weights_itself
 from initsearch.report.study_png import baseline_styles
@@ -149,7 +149,7 @@ def profile_figure(report: dict) -> tuple[go.Figure | None, list[str]]:
                 legendgroup="top",
                 showlegend=i == 0,
                 line={"color": "rgba(31,119,180,0.3)", "width": 1},
-                hovertemplate=f"searched #{entry['trial']}: %{{y:.3g}}<extra></extra>",
+                hovertemplate=f"{searched_label(entry['trial'])}: %{{y:.3g}}<extra></extra>",
             )
         )
     best = report.get("best_searched")
@@ -159,7 +159,7 @@ def profile_figure(report: dict) -> tuple[go.Figure | None, list[str]]:
                 x=names,
                 y=best["scales"],
                 mode="lines+markers",
-                name=f"best: searched #{best['trial']}",
+                name=f"best: {searched_label(best['trial'])}",
                 line={"color": BEST_COLOUR, "width": 4},
             )
         )

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from initsearch.confirm.verdict import Verdict, metric_name
+from initsearch.labels import searched_label
 from initsearch.report.plotly_asset import figure_div, plotly_src
 from initsearch.report.precision import decimals_for, fixed, fmt_p
 from initsearch.report.profile_schemes import UNRECORDED_NOTE
@@ -92,7 +93,7 @@ def baseline_rows(report: dict) -> list[dict[str, Any]]:
     if best is not None:
         entries.append(
             {
-                "name": f"searched #{best['trial']}",
+                "name": searched_label(best["trial"]),
                 "kind": "best searched",
                 "trial": best["trial"],
                 "value": best["value"],
