@@ -24,6 +24,7 @@ from pathlib import Path
 STARTUP_TIMEOUT_S = 120.0  # MLflow's first start on a database migrates it: tens of seconds
 STOP_TIMEOUT_S = 15.0
 POLL_S = 0.25
+KILL_SETTLE_S = 3.0  # after SIGKILL: at most this long for the groups to be gone
 
 
 @dataclass
@@ -133,3 +134,8 @@ def stop(servers: list[Server], timeout: float = STOP_TIMEOUT_S) -> None:
             os.killpg(server.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.proc.wait(timeout=5)
+    # SIGKILL is sent, not awaited: a child of a leader (not ours to reap) may still be dying
+    # when this returns, most of all on a loaded machine; give the groups a bounded moment
+    settle = time.monotonic() + KILL_SETTLE_S
+    while time.monotonic() < settle and any(_group_alive(s.proc.pid) for s in running):
+        time.sleep(0.05)
