@@ -9,9 +9,9 @@ g, scale lr 1e-2, 390 iterations of batch 128), several seeds, then the same tra
 SGD momentum 0.9, lr 0.1, batch 128, gradient-norm clip 1 (the reference's no-BN VGG run).
 
 Two base inits: the project's "kaiming" (normal, fan_in, every layer incl. the head) and the
-reference VGG's own init, registered here as scheme "vgg_reference_base" (Kaiming normal with
-fan_out for the convs, N(0, 0.01^2) for the classifier, zero biases), which is what the paper's
-"Kaiming" rows and its GradInit runs start from. Each is trained as is and after GradInit.
+reference VGG's own init, the scheme "vgg_reference" (Kaiming normal with fan_out for the convs,
+N(0, 0.01^2) for the classifier, zero biases), which is what the paper's "Kaiming" rows and its
+GradInit runs start from. Each is trained as is and after GradInit.
 
 Prints the learned per-layer scale profiles (mean and range over seeds) and the accuracy after
 each epoch for every init.
@@ -26,25 +26,11 @@ import statistics
 import time
 
 import torch
-from torch import nn
 
 from initsearch.data import load_dataset
 from initsearch.inits import InitSpec
-from initsearch.inits.registry import InitContext, register
 from initsearch.models import ModelSpec
 from initsearch.train import Budget, DataSpec, OptimizerSpec, TrialSpec, run_trial
-
-
-@register(
-    "vgg_reference_base",
-    "zhuchen03/gradinit's VGG init: Kaiming normal fan_out on convs, N(0, 0.01^2) head",
-)
-def vgg_reference_base(ctx: InitContext) -> None:
-    for layer in ctx.layers:
-        if isinstance(layer.module, nn.Linear):
-            nn.init.normal_(layer.weight, 0.0, 0.01)
-        else:
-            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,10 +76,8 @@ def main() -> None:
     inits = {
         "kaiming": InitSpec("kaiming"),
         "gradinit": InitSpec("gradinit", options=gradinit_opts),
-        "ref-base": InitSpec("vgg_reference_base"),
-        "ref-gradinit": InitSpec(
-            "gradinit", options={**gradinit_opts, "base": "vgg_reference_base"}
-        ),
+        "ref-base": InitSpec("vgg_reference"),
+        "ref-gradinit": InitSpec("gradinit", options={**gradinit_opts, "base": "vgg_reference"}),
     }
     acc: dict[str, list[list[float]]] = {name: [] for name in inits}
     profiles: dict[str, list[list[float]]] = {"gradinit": [], "ref-gradinit": []}

@@ -19,7 +19,7 @@ from initsearch.cli import main
 from initsearch.cli.options import parse_init_options
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply, get_scheme, scheme_names
-from initsearch.inits.measurement import LAYER_KEYS
+from initsearch.inits.measurement import DIAGNOSTICS_KEYS, LAYER_KEYS
 from initsearch.models import DataShape, ModelSpec, build_model
 
 MNIST1D = DataShape((40,), "vector", 10)
@@ -114,6 +114,9 @@ def test_show_prints_every_layer_with_diagnostics(runs):
         assert len(cells) == 7 and all(c and c != "-" for c in cells), row
     for label in ("weight std", "act std", "dead", "grad norm", "batch loss", "log emergence"):
         assert label in proc.stdout
+    log_e = next(line for line in proc.stdout.splitlines() if "log emergence" in line)
+    assert "relative: " in log_e and "relative: -" not in log_e  # printed next to log E
+    assert "x its layer's mean" in proc.stdout
 
 
 def test_show_conv_net_with_option(capsys):
@@ -140,6 +143,9 @@ def test_show_json_is_the_init_train_starts_from(runs):
     assert diag["batch_size"] == 256
     assert diag["loss"] > 0 and 0 <= diag["active_fraction"] <= 1
     assert isinstance(diag["log_emergence"], float)
+    assert isinstance(diag["log_emergence_relative"], float)
+    assert 0 <= diag["active_fraction_relative"] <= 1 and diag["relative_threshold"] > 0
+    assert set(diag) == DIAGNOSTICS_KEYS
     assert [row["name"] for row in diag["layers"]] == report["layer_names"]
     assert all(set(row) == LAYER_KEYS for row in diag["layers"])
     # seed, build, apply in this process gives the very same weights

@@ -12,7 +12,12 @@ import torch
 from initsearch.data import Dataset, load_dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitSpec, apply
-from initsearch.inits.measurement import DIAGNOSTICS_KEYS, LAYER_KEYS, compute_diagnostics
+from initsearch.inits.measurement import (
+    DIAGNOSTICS_KEYS,
+    LAYER_KEYS,
+    RELATIVE_THRESHOLD,
+    compute_diagnostics,
+)
 from initsearch.models import ModelSpec, build_model
 
 
@@ -35,9 +40,12 @@ def test_contract_keys_lengths_and_json(digits: Dataset) -> None:
     assert {
         "batch_size",
         "threshold",
+        "relative_threshold",
         "loss",
         "log_emergence",
         "active_fraction",
+        "log_emergence_relative",
+        "active_fraction_relative",
         "layers",
     } == DIAGNOSTICS_KEYS
     assert {
@@ -58,6 +66,8 @@ def test_contract_keys_lengths_and_json(digits: Dataset) -> None:
         assert entry["scale"] == scale
         assert entry["weight_std"] == pytest.approx(float(layer.weight.detach().std()), rel=1e-6)
     assert diag["batch_size"] == 256 and diag["threshold"] == 0.05
+    assert diag["relative_threshold"] == RELATIVE_THRESHOLD
+    assert report.log_emergence_relative == diag["log_emergence_relative"]
     # at init the loss is near log(classes) for a kaiming-scale net
     assert 0.5 * math.log(10) < diag["loss"] < 3 * math.log(10)
     assert json.loads(json.dumps(report.to_dict()))["diagnostics"]["loss"] == diag["loss"]
@@ -81,6 +91,9 @@ def test_dead_fraction_zero_init_versus_kaiming(digits: Dataset) -> None:
     zero = apply(build(spec, digits), InitSpec("zero"), data=digits).diagnostics
     assert all(layer["dead_fraction"] == 1.0 for layer in zero["layers"])
     assert zero["active_fraction"] == 0.0 and zero["log_emergence"] == float("-inf")
+    # all activities 0: none exceeds a fraction of the layer's mean 0 either
+    assert zero["active_fraction_relative"] == 0.0
+    assert zero["log_emergence_relative"] == float("-inf")
     assert zero["loss"] == pytest.approx(math.log(10), rel=1e-6)  # uniform logits
     assert all(layer["grad_norm"] == 0.0 for layer in zero["layers"])
     kaiming = apply(build(spec, digits), InitSpec("kaiming"), data=digits).diagnostics

@@ -20,8 +20,9 @@ from initsearch.inits.measurement.emergence_measure import (
     log_emergence,
 )
 from initsearch.inits.measurement.layer_activity import following_activations, record_activity
+from initsearch.inits.options import check_options
 from initsearch.inits.registry import InitContext
-from initsearch.inits.schemes.emergence import emergence
+from initsearch.inits.schemes.emergence import emergence, rule_profile
 from initsearch.models import DataShape, ModelSpec, build_model
 
 VECTOR = DataShape((12,), "vector", 5)
@@ -129,12 +130,48 @@ def test_bias_free_relu_mlp_function_scales_by_product_of_scales() -> None:
         {"pivot": -1},
         {"pivot": "middle"},
         {"base": "zero"},
+        {"ref_depth": 0},
+        {"ref_depth": -4},
+        {"ref_depth": "deep"},
+        {"ref_depth": True},
+        {"ref_depth": float("nan")},
     ],
 )
 def test_bad_options_raise_config_error(options: dict) -> None:
     model = build_model(ModelSpec(name="mlp", depth=2, width=8), VECTOR)
     with pytest.raises(ConfigError):
         apply(model, InitSpec("emergence", options=options))
+    if "base" not in options:  # the closed form rejects what the scheme rejects
+        with pytest.raises(ConfigError):
+            rule_profile([0, 1, 2], options)
+
+
+def test_ref_depth_keeps_the_total_range_at_every_depth() -> None:
+    """alpha_eff = alpha**(ref_depth / max_depth): last/first factor alpha**ref_depth at depth
+    4 and 32 alike, where the plain rule's range grows to alpha**32."""
+    options = {"alpha": 1.2, "ref_depth": 4}
+    check_options("emergence", options)  # a documented option
+    for depth in (4, 32):
+        spec = ModelSpec(name="mlp", depth=depth, width=8)
+        ruled = build_model(spec, VECTOR)
+        report = apply(ruled, InitSpec("emergence", options=options))
+        scales = report.applied_scales
+        assert scales[-1] / scales[0] == pytest.approx(1.2**4, rel=1e-12)
+        depths = [layer.depth for layer in ruled.scalable_layers()]
+        assert scales == pytest.approx(rule_profile(depths, options), rel=1e-12)
+        plain = apply(ruled, InitSpec("emergence", options={"alpha": 1.2})).applied_scales
+        assert plain[-1] / plain[0] == pytest.approx(1.2**depth, rel=1e-12)
+
+
+def test_ref_depth_equal_to_max_depth_is_the_plain_rule() -> None:
+    spec = ModelSpec(name="mlp", depth=6, width=8)  # depths 0..6
+    plain = init(spec, VECTOR, InitSpec("emergence", options={"alpha": 1.3}))
+    same = init(spec, VECTOR, InitSpec("emergence", options={"alpha": 1.3, "ref_depth": 6.0}))
+    for a, b in zip(plain.scalable_layers(), same.scalable_layers(), strict=True):
+        torch.testing.assert_close(a.weight, b.weight, rtol=1e-12, atol=0)
+    assert rule_profile(range(7), {"alpha": 1.3, "ref_depth": 6}) == pytest.approx(
+        rule_profile(range(7), {"alpha": 1.3})
+    )
 
 
 # --- the measure ------------------------------------------------------------------------------

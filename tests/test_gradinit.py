@@ -208,6 +208,23 @@ def test_architectures(digits, spec):
         assert torch.isfinite(model.eval()(digits.x_test[:16])).all()
 
 
+def test_runs_over_the_reference_vgg_base(digits):
+    """The GradInit paper's VGG setting: GradInit over its reference code's own VGG init."""
+    spec = ModelSpec(name="vgg", depth=11, width=4)
+    base, _ = build(spec, digits, seed=0, scheme="vgg_reference")
+    model, report = build(
+        spec, digits, seed=0, scheme="gradinit", base="vgg_reference", iters=3, batch_size=32
+    )
+    assert all(math.isfinite(s) and s > 0 for s in report.applied_scales)
+    assert report.applied_scales != [1.0] * len(report.applied_scales)
+    for layer, ref, scale in zip(
+        model.scalable_layers(), base.scalable_layers(), report.applied_scales, strict=True
+    ):  # the reference base's weights times the learned per-layer scale
+        torch.testing.assert_close(layer.weight, ref.weight * scale, rtol=1e-4, atol=1e-7)
+    with torch.no_grad():
+        assert torch.isfinite(model.eval()(digits.x_test[:16])).all()
+
+
 def test_family_defaults(digits):
     vgg = build_model(ModelSpec(name="vgg", depth=11, width=4), digits)
     vgg_bn = build_model(ModelSpec(name="vgg", depth=11, width=4, batch_norm=True), digits)

@@ -251,6 +251,37 @@ def test_fan_out_mode():
     assert_variance(head, 1.0 / fans(head)[1], 1.8, "head fan_out")
 
 
+def test_vgg_reference_is_gradinits_vgg_init():
+    """zhuchen03/gradinit's VGG: convs N(0, 2 / fan_out), Linear N(0, 0.01^2), biases zero;
+    the very tensors its own init loop draws on the same seed."""
+    model = init(convnet("relu", width=16), "vgg_reference", seed=4)
+    for layer in model.scalable_layers():
+        if isinstance(layer.module, nn.Linear):
+            assert_variance(layer.weight, 0.01**2, 3.0, f"head {layer.name}")
+        else:
+            assert_variance(layer.weight, 2.0 / fans(layer.weight)[1], 3.0, layer.name)
+        assert layer.bias is None or not layer.bias.any()
+    torch.manual_seed(4)
+    for layer in model.scalable_layers():  # the reference's _initialize_weights, in order
+        ref = torch.empty_like(layer.weight)
+        if isinstance(layer.module, nn.Conv2d):
+            nn.init.kaiming_normal_(ref, mode="fan_out", nonlinearity="relu")
+        else:
+            nn.init.normal_(ref, 0, 0.01)
+        assert torch.equal(layer.weight, ref), layer.name
+
+
+def test_vgg_reference_falls_back_to_kaiming_fan_in_for_embeddings():
+    tokens = DataShape((32,), "sequence", 4, vocab_size=500)
+    model = build_model(ModelSpec("vgg", depth=11, width=16), tokens)
+    init(model, "vgg_reference", seed=5)
+    embedding = model.scalable_layers()[0]
+    assert isinstance(embedding.module, nn.Embedding)
+    fan_in, _ = fans(embedding.weight)
+    expected = GAIN2[embedding.activation] / fan_in
+    assert_variance(embedding.weight, expected, 3.0, "embedding")
+
+
 @pytest.mark.parametrize(
     ("scheme", "gain"), [("kaiming", 0.5), ("xavier_normal", 3.0), ("kaiming_uniform", 1.2)]
 )

@@ -3,7 +3,8 @@
 ``show`` builds the model on the data exactly as ``initsearch train`` does (same seed, same
 order: seed, build, apply) and prints the at-init diagnostics of ``InitReport.diagnostics``:
 per layer scale, weight std, activation std, dead fraction and gradient norm, plus the batch
-loss and the log emergence measure. So ``show --seed s`` is the init ``train --seed s`` starts
+loss and the log emergence measure, with the absolute threshold and the scale-free relative
+one. So ``show --seed s`` is the init ``train --seed s`` starts
 from. ``show --model-factory pkg.mod:fn`` instead prints the scalable layers tracing finds in
 your own model on a batch of ``--data``'s shape (``initsearch.models.discover``): what an init
 will scale, at which depth, with which gain, and what it will leave alone.
@@ -153,14 +154,23 @@ def print_report(report: InitReport, model: ScalableModel, console: Console) -> 
         )
         return
     console.print(f"  batch loss: {_fmt(diag.get('loss'))}")
-    console.print(f"  log emergence (log E): {_fmt(diag.get('log_emergence'))}")
-    active = diag.get("active_fraction")
+    console.print(
+        f"  log emergence (log E): {_fmt(diag.get('log_emergence'))}  "
+        f"relative: {_fmt(diag.get('log_emergence_relative'))}"
+    )
+    active, relative = diag.get("active_fraction"), diag.get("active_fraction_relative")
     if active is not None:
-        console.print(f"  active fraction: {active:.1%}")
+        extra = f"  relative: {relative:.1%}" if relative is not None else ""
+        console.print(f"  active fraction: {active:.1%}{extra}")
     console.print(
         f"  on the first {diag.get('batch_size', '?')} training samples; a unit is active when "
         f"its activation > {diag.get('threshold', '?')}"
     )
+    if diag.get("relative_threshold") is not None:
+        console.print(
+            f"  relative: a unit is active when its activation > {diag['relative_threshold']} x "
+            "its layer's mean"
+        )
 
 
 def layer_row(layer: ScalableLayer) -> dict[str, Any]:

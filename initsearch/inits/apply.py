@@ -58,6 +58,12 @@ class InitReport:
         """log E at init (-inf when E = 0); None when no diagnostics were measured."""
         return self.diagnostics.get("log_emergence")
 
+    @property
+    def log_emergence_relative(self) -> float | None:
+        """log E at init with the scale-free threshold (a fraction of each layer's mean
+        activity); None without diagnostics or in a report stored before it existed."""
+        return self.diagnostics.get("log_emergence_relative")
+
     def layer_figure(self, key: str) -> list[float]:
         """One per-layer diagnostic (e.g. ``dead_fraction``), for the layers that have it."""
         return [

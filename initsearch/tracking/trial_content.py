@@ -141,13 +141,20 @@ def emergence_zero(init: InitReport) -> bool:
 
 
 def init_metrics(init: InitReport, timestamp: int) -> list:
-    """The scalar at-init figures at step 0 (before the first epoch), and 0/1
+    """The scalar at-init figures at step 0 (before the first epoch; log E under the absolute
+    and the scale-free threshold), and 0/1
     ``init_emergence_zero`` wherever log E was measured."""
     from mlflow.entities import Metric
 
     diag = init.diagnostics or {}
     out = []
-    for key in ("log_emergence", "loss", "active_fraction"):
+    for key in (
+        "log_emergence",
+        "log_emergence_relative",
+        "loss",
+        "active_fraction",
+        "active_fraction_relative",
+    ):
         value = diag.get(key)
         if value is not None and math.isfinite(value):
             out.append(Metric(f"init_{key}", float(value), timestamp, 0))

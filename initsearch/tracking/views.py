@@ -51,6 +51,7 @@ FIGURES = (
     "epochs_to_target",
     "train_seconds",
     "init_log_emergence",
+    "init_log_emergence_relative",
     METRIC_EMERGENCE_ZERO,
     "init_active_fraction",
     "init_loss",

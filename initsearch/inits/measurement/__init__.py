@@ -10,6 +10,7 @@ from initsearch.inits.measurement.diagnostics import (
     DEFAULT_THRESHOLD,
     DIAGNOSTICS_KEYS,
     LAYER_KEYS,
+    RELATIVE_THRESHOLD,
     compute_diagnostics,
     diagnostics_options,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "DIAGNOSTICS_KEYS",
     "LAYER_KEYS",
     "LayerActivity",
+    "RELATIVE_THRESHOLD",
     "compute_diagnostics",
     "diagnostics_options",
     "log_emergence",

@@ -16,8 +16,10 @@ threshold. For ReLU this is the mean firing, so at threshold 0 "active" means "f
 one sample" and "dead" means "never fires"; for signed outputs (tanh, linear) it measures
 magnitude. (A channel counts as one unit averaged over positions rather than by its maximum,
 which would call nearly every channel active.) AlShinaifi et al. (arXiv 2409.01568) use a
-threshold of 0.05. An activation module shared by several layers (torchvision's blocks call one
-ReLU twice) gives each layer only the call that follows it.
+threshold of 0.05; :meth:`LayerActivity.active_relative` compares with a fraction of the
+layer's mean activity instead (the scale-free measure of ``diagnostics.py``). An activation
+module shared by several layers (torchvision's blocks call one ReLU twice) gives each layer only
+the call that follows it.
 
 An ``nn.MultiheadAttention`` runs its projections inside one call (``models/attention.py``): its
 ``out_proj`` layer is measured on the attention's output, its in-projection on q, k and v
@@ -79,6 +81,11 @@ class LayerActivity:
     def active(self, threshold: float) -> torch.Tensor:
         """Boolean mask of units whose activity exceeds ``threshold`` (NaN counts as inactive)."""
         return self.activity > threshold
+
+    def active_relative(self, fraction: float) -> torch.Tensor:
+        """Boolean mask of units whose activity exceeds ``fraction`` times the mean activity of
+        the layer's units: unchanged when the layer's output is multiplied by any c > 0."""
+        return self.activity > fraction * self.activity.mean()
 
     def dead_fraction(self, threshold: float) -> float:
         return 1.0 - float(self.active(threshold).double().mean()) if self.units else 0.0

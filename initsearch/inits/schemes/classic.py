@@ -20,6 +20,7 @@ from torch import nn
 from initsearch.errors import ConfigError
 from initsearch.inits.registry import InitContext, register
 from initsearch.models.base import ScalableLayer
+from initsearch.models.discover import CONV_TYPES
 
 _TORCH_NONLINEARITY = {
     "relu": "relu",
@@ -158,6 +159,35 @@ def lecun_normal(ctx: InitContext) -> None:
 def orthogonal(ctx: InitContext) -> None:
     for layer, gain in zip(ctx.layers, _gains(ctx), strict=True):
         nn.init.orthogonal_(layer.weight, gain=gain)
+
+
+VGG_REFERENCE_HEAD_STD = 0.01
+"""The std of every Linear weight in GradInit's reference VGG (torchvision's VGG init)."""
+
+
+@register(
+    "vgg_reference",
+    "GradInit's reference VGG init: convs Kaiming normal fan_out (relu), Linear N(0, 0.01^2)",
+)
+def vgg_reference(ctx: InitContext) -> None:
+    """The init of zhuchen03/gradinit's ``models/gradinit_vgg.py`` (torchvision's VGG init),
+    which the GradInit paper's VGG runs start from: conv weights ``kaiming_normal_(mode=
+    "fan_out", nonlinearity="relu")`` whatever follows them, Linear weights N(0, 0.01^2), biases
+    zero (``apply`` zeroes them). The reference has no other layer type; here any other
+    (embeddings, attention projections) falls back to Kaiming normal fan_in with its activation's
+    gain, the project's "kaiming"."""
+    fallback = {
+        id(layer): nonlinearity(layer)
+        for layer in ctx.layers
+        if not isinstance(layer.module, (nn.Linear, *CONV_TYPES))
+    }
+    for layer in ctx.layers:
+        if isinstance(layer.module, CONV_TYPES):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(layer.module, nn.Linear):
+            nn.init.normal_(layer.weight, 0.0, VGG_REFERENCE_HEAD_STD)
+        else:
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity=fallback[id(layer)])
 
 
 @register("normal", "N(0, std^2) with a fixed std (default 0.02)", options={"std": "default 0.02"})
