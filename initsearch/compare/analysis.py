@@ -4,7 +4,10 @@ The metrics are test-split figures (:mod:`initsearch.compare.metrics`). Which ru
 :mod:`initsearch.compare.stats` for the tests themselves):
 - Only *completed* runs give values. A diverged run (or a failed one) has no meaningful final
   accuracy or loss; it is left out of every metric's mean and test and counted in ``diverged``
-  (``failed`` likewise). A pair where either side did not complete is dropped from the paired
+  (``failed`` likewise). A completed run that made no progress (``no_progress``: it ended at
+  chance or with a flat loss, :mod:`initsearch.train.curve`) STAYS in the means and tests: its
+  accuracy is a real outcome (the scheme failed to train); ``no_progress`` counts such runs.
+  A pair where either side did not complete is dropped from the paired
   test, so ``vs_reference.n`` can be smaller than the number of seeds. A completed run without
   test figures (stored before comparisons measured the test split) has no value either.
 - ``epochs_to_target``: the mean and interval are over the runs that reached the target (``n``);
@@ -39,6 +42,7 @@ from initsearch.compare.stats import (
     paired_test,
     spearman,
 )
+from initsearch.train.curve import NO_PROGRESS_MARGIN, UNIFORM_LOSS_FRACTION
 
 
 def run_value(run: dict[str, Any] | None, metric: str) -> float | None:
@@ -61,6 +65,12 @@ def paired_value(run: dict[str, Any] | None, metric: str, censor: float | None) 
     if value is None and metric == EPOCHS_TO_TARGET and censor is not None and measured(run):
         return censor
     return value
+
+
+def no_progress(run: dict[str, Any]) -> bool:
+    """A completed run flagged as making no progress (a run of an older version without the
+    flag, or whose flag could not be judged, is not counted)."""
+    return run["status"] == "completed" and bool(run.get("no_progress"))
 
 
 def _by_seed(scheme: dict[str, Any], seeds: list[int]) -> list[dict[str, Any] | None]:
@@ -92,6 +102,7 @@ def scheme_stats(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 "ci_high": summary.ci_high,
                 "diverged": sum(r["status"] == "diverged" for r in present),
                 "failed": sum(r["status"] == "failed" for r in present),
+                "no_progress": sum(no_progress(r) for r in present),
                 "runs": len(present),
                 "vs_reference": None,
             }
@@ -154,6 +165,13 @@ def analyse(payload: dict[str, Any]) -> dict[str, Any]:
         "effect_size": "Cohen's d_z = mean(diff) / sd(diff)",
         "correction": "Holm across schemes, per metric",
         "excluded": "diverged and failed runs (counted), and pairs missing either side",
+        "no_progress": (
+            f"completed runs whose final validation accuracy is below chance + "
+            f"{NO_PROGRESS_MARGIN:g} or whose final epoch's training loss is at least "
+            f"{UNIFORM_LOSS_FRACTION:g} x ln(classes) (chance: the most common training class's "
+            "frequency); counted, and kept in the means and tests: not learning is the "
+            "scheme's real outcome"
+        ),
         "epochs_to_target_censoring": "not reached -> epochs + 1 in the test only",
     }
     return payload

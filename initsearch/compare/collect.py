@@ -15,7 +15,11 @@ Beyond the contract's keys (see :mod:`initsearch.compare`), the dict carries
 ``target_source`` (option | study | reference | none), ``epochs``, ``comparison_study``,
 ``storage``, ``tracking_uri``, ``mlflow_parent_run_id`` and ``searched_best`` ({trial, value}
 or null); each run carries ``trial``, ``mlflow_run_id``, the curve's ``epoch_seconds`` and
-``emergence_zero`` (true when the measure was E = 0: log_emergence -inf, written as null).
+``emergence_zero`` (true when the measure was E = 0: log_emergence -inf, written as null),
+``log_emergence_relative`` with ``relative_emergence_zero`` likewise (null when not measured),
+and ``no_progress`` (true for a completed run that did not learn, :mod:`initsearch.train.curve`;
+a record stored before the flag is judged again from its curves against the stored chance
+accuracy, else 1/C with C the class count of a named data set; null when neither is known).
 :func:`~initsearch.compare.analysis.analyse` adds ``metrics`` (higher is better?), ``methods``
 and per stats row ``failed``, ``runs``, ``not_reached`` and, in ``vs_reference``, ``n`` (pairs
 tested) and ``wilcoxon_p``.
@@ -40,6 +44,8 @@ from initsearch.contract import (
     RUN,
     STUDY_MLFLOW_PARENT,
 )
+from initsearch.data.shape import data_shape
+from initsearch.errors import ConfigError
 from initsearch.train.curve import time_to_target
 
 SUMMARY_KEYS = (
@@ -54,10 +60,12 @@ SUMMARY_KEYS = (
     "epochs_to_target",
     "seconds_to_target",
     "train_seconds",
+    "chance_accuracy",
 )
 """A run's summary in the contract: the test split's figures, the validation split's (what
 the search optimised: first_epoch_accuracy, final_accuracy, best_accuracy, final_val_loss),
-then training loss and time. A key the stored record lacks reads as None."""
+then training loss and time, and the training labels' chance accuracy. A key the stored record
+lacks reads as None."""
 REFERENCE_FRACTION = 0.9
 
 
@@ -68,13 +76,27 @@ def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
     return max(pool, key=lambda t: t.number) if pool else None
 
 
-def to_run(trial: FrozenTrial, seed: int) -> dict[str, Any]:
-    """One run of the contract from a finished trial."""
+def class_count(plan: ComparePlan) -> int | None:
+    """The class count of the plan's data set when known without loading it (a named set);
+    None for a researcher's own data."""
+    data = plan.cfg.data
+    if data.factory is not None:
+        return None
+    try:
+        return data_shape(data.name).num_classes
+    except (KeyError, ConfigError):  # a name this version does not know
+        return None
+
+
+def to_run(trial: FrozenTrial, seed: int, num_classes: int | None = None) -> dict[str, Any]:
+    """One run of the contract from a finished trial (``num_classes`` judges a record stored
+    before the no-progress flag, see the module docstring)."""
     record = RunRecord.from_dict(trial.user_attrs.get(RUN))
     failed = trial.state == TrialState.FAIL
     return {
         "seed": seed,
         "status": "failed" if failed else record.status,
+        "no_progress": False if failed else record.no_progress(num_classes),
         "reason": trial.user_attrs.get(REASON) if failed else record.reason,
         "summary": {k: record.summary.get(k) for k in SUMMARY_KEYS},
         "curve": record.curve,
@@ -82,6 +104,8 @@ def to_run(trial: FrozenTrial, seed: int) -> dict[str, Any]:
         "log_emergence": record.log_emergence,
         "emergence_zero": record.emergence_zero,
         "dead_fraction": record.dead_fraction,
+        "log_emergence_relative": record.log_emergence_relative,
+        "relative_emergence_zero": record.relative_emergence_zero,
         "trial": trial.number,
         "mlflow_run_id": trial.user_attrs.get(MLFLOW_RUN_ID),
     }
@@ -123,12 +147,13 @@ def collect(plan: ComparePlan, study: optuna.Study | None) -> dict[str, Any]:
         if key is not None:
             by_key.setdefault(key, []).append(t)
     schemes = []
+    classes = class_count(plan)
     for scheme in plan.schemes:
         runs = []
         for seed in plan.seeds:
             trial = _pick(by_key.get(plan.key(scheme, seed), []))
             if trial is not None:
-                runs.append(to_run(trial, seed))
+                runs.append(to_run(trial, seed, classes))
         schemes.append({"name": scheme.name, "init": scheme.init.to_dict(), "runs": runs})
     target, source = choose_target(plan, schemes)
     for s in schemes:

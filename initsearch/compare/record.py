@@ -4,6 +4,10 @@ A comparison's statistics need, per run: how it ended, the summary figures (the 
 ``Summary``, test figures included), the per-epoch curves, the applied per-layer scales and
 the at-init measures. Storing that record on the
 trial lets ``collect`` rebuild ``compare.json`` from the storage alone, without MLflow.
+
+Whether a run made no progress (:mod:`initsearch.train.curve`) is its summary's
+``no_progress``; a record of an older version lacks it, and :meth:`RunRecord.no_progress`
+recomputes it from the stored curves (final validation accuracy and epoch training loss).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from initsearch.jsonsafe import finite_or_none
 from initsearch.run.job import TrialOutcome
+from initsearch.train.curve import Curve, no_progress
 
 CURVE_KEYS = (
     "test_accuracy",
@@ -35,7 +40,8 @@ class RunRecord:
 
     ``scales`` are the factors the init applied per layer (the scheme's own times the spec's).
     ``emergence_zero`` keeps E = 0 (log -inf, stored as null like any non-finite float) apart
-    from "not measured" for the correlations.
+    from "not measured" for the correlations; ``relative_emergence_zero`` does the same for
+    ``log_emergence_relative`` (E with the scale-free, relative activity threshold).
     """
 
     status: str
@@ -46,6 +52,8 @@ class RunRecord:
     log_emergence: float | None = None
     emergence_zero: bool = False
     dead_fraction: float | None = None
+    log_emergence_relative: float | None = None
+    relative_emergence_zero: bool = False
 
     @classmethod
     def from_outcome(cls, outcome: TrialOutcome) -> RunRecord:
@@ -55,6 +63,7 @@ class RunRecord:
         dead = result.init.layer_figure("dead_fraction")
         failed = outcome.state == "failed"
         log_e = result.init.log_emergence
+        log_rel = (result.init.diagnostics or {}).get("log_emergence_relative")
         curve = result.curve.to_dict()
         return cls(
             status="failed" if failed else result.status,
@@ -65,7 +74,25 @@ class RunRecord:
             log_emergence=log_e,
             emergence_zero=log_e is not None and log_e == -math.inf,
             dead_fraction=statistics.fmean(dead) if dead else None,
+            log_emergence_relative=log_rel,
+            relative_emergence_zero=log_rel is not None and log_rel == -math.inf,
         )
+
+    def no_progress(self, num_classes: int | None) -> bool | None:
+        """The summary's no-progress flag; for a record stored before the flag existed, judged
+        again from the curves against the stored chance accuracy, else 1 / ``num_classes``
+        (the data set's class count; None when that is unknown too)."""
+        flag = self.summary.get("no_progress")
+        if flag is not None:
+            return bool(flag)
+        chance = self.summary.get("chance_accuracy")
+        if chance is None and num_classes:
+            chance = 1.0 / num_classes
+        curve = Curve(
+            val_accuracy=list(self.curve.get("val_accuracy") or []),
+            epoch_train_loss=list(self.curve.get("epoch_train_loss") or []),
+        )
+        return no_progress(curve, chance, num_classes, self.status == "completed")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for the storage (non-finite floats become null)."""
@@ -85,4 +112,6 @@ class RunRecord:
             log_emergence=data.get("log_emergence"),
             emergence_zero=bool(data.get("emergence_zero", False)),
             dead_fraction=data.get("dead_fraction"),
+            log_emergence_relative=data.get("log_emergence_relative"),
+            relative_emergence_zero=bool(data.get("relative_emergence_zero", False)),
         )

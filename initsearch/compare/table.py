@@ -1,7 +1,9 @@
 """The comparison on the terminal (rich) and on disk (``compare.json``, ``stats.csv``).
 
 Every accuracy and loss is a test-split figure, and the column titles say so; ``stats.csv``
-names each row's metric by its contract name (``test_accuracy``, ...)."""
+names each row's metric by its contract name (``test_accuracy``, ...). Beside "div" (diverged or
+failed runs of a scheme), "no prog" counts its completed runs that made no progress (they stay in
+the means: :mod:`initsearch.compare.analysis`)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ CSV_FIELDS = (
     "ci_high",
     "diverged",
     "failed",
+    "no_progress",
     "not_reached",
     "pairs",
     "diff",
@@ -90,6 +93,7 @@ def print_table(payload: dict[str, Any], console: Console) -> None:
     table = Table(title=title, show_lines=True)
     table.add_column("scheme", no_wrap=True)
     table.add_column("div", justify="right")
+    table.add_column("no prog", justify="right")
     for metric in METRICS:
         header = HEADERS[metric]
         if metric == EPOCHS_TO_TARGET and target is not None:
@@ -103,7 +107,9 @@ def print_table(payload: dict[str, Any], console: Console) -> None:
             _cell(rows[(name, m)], higher) if (name, m) in rows else "-"
             for m, higher in METRICS.items()
         ]
-        table.add_row(name, f"{bad}/{first['runs']}", *cells)
+        stuck = first.get("no_progress")  # None in a compare.json of an older version
+        stuck_cell = "-" if stuck is None else f"{stuck}/{first['runs']}"
+        table.add_row(name, f"{bad}/{first['runs']}", stuck_cell, *cells)
     console.print(table)
     for c in payload["correlations"]:
         r = "-" if c["spearman_r"] is None else f"{c['spearman_r']:+.3f}"
@@ -120,6 +126,7 @@ def csv_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 **{k: row.get(k) for k in ("scheme", "metric", "n", "mean", "ci_low", "ci_high")},
                 "diverged": row["diverged"],
                 "failed": row["failed"],
+                "no_progress": row.get("no_progress"),
                 "not_reached": row.get("not_reached"),
                 "pairs": vs.get("n"),
                 "diff": vs.get("diff"),

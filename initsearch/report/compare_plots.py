@@ -230,7 +230,8 @@ def emergence_figure(data: dict, colors: dict[str, str]) -> go.Figure | None:
                 symbol = "circle" if status == "completed" else "x"
                 symbols.append("diamond-open" if zero else symbol)
                 where = "E = 0, drawn at the floor" if zero else f"log E {x:.3g}"
-                text.append(f"seed {run.get('seed')} ({status}), {where}")
+                shown = f"{status}, no progress" if run.get("no_progress") else status
+                text.append(f"seed {run.get('seed')} ({shown}), {where}")
             if not xs:
                 continue
             drawn = True

@@ -7,7 +7,10 @@ its text is a self-contained page. The layout lives in ``dashboards/compare_repo
 (Jinja2, autoescaped, read by :mod:`initsearch.report.templates`); this module turns the JSON
 into figures and table rows. The figures are in :mod:`initsearch.report.compare_curves` and
 :mod:`initsearch.report.compare_plots`. A comparison judges on the test split, and every
-heading, axis and label says so. Every number of one table has the same decimals.
+heading, axis and label says so. Every number of one table has the same decimals. Runs that
+completed without learning ("no progress", :mod:`initsearch.train.curve`) are counted beside
+the diverged ones and listed with the runs that did not complete; a ``compare.json`` of an
+older version without the flag shows "-" there.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from initsearch.report.templates import template_env
 TEMPLATE = "compare_report.html.j2"
 REQUIRED_KEYS = ("study", "schemes", "stats")
 STATUSES = ("completed", "diverged", "stopped", "failed")
+NO_PROGRESS = "no progress"  # how a completed run that did not learn is named on the page
 MAX_PROBLEMS = 100  # runs listed with their reason; the rest are counted
 
 
@@ -137,6 +141,7 @@ def stat_tables(data: dict) -> list[dict[str, Any]]:
                     "effect_size": fixed(vs.get("effect_size"), 2, signed=True) if vs else "",
                     "verdict": _verdict(sign, vs) if vs else "",
                     "diverged": r.get("diverged", 0),
+                    "no_progress": _count(r.get("no_progress")),
                 }
             )
         wording = {1: "higher is better", -1: "lower is better"}.get(sign, "")
@@ -144,14 +149,22 @@ def stat_tables(data: dict) -> list[dict[str, Any]]:
     return tables
 
 
+def _count(value: Any) -> str:
+    """A count, or "-" where an older comparison did not record it."""
+    return "-" if value is None else str(value)
+
+
 def scheme_rows(data: dict, colors: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for s in data["schemes"]:
         init = s.get("init") or {}
         counts = {k: 0 for k in STATUSES}
+        flags = []
         for run in s.get("runs", []):
             status = run.get("status", "completed")
             counts[status] = counts.get(status, 0) + 1
+            if status == "completed":
+                flags.append(run.get("no_progress"))
         options = init.get("options") or {}
         rows.append(
             {
@@ -162,6 +175,9 @@ def scheme_rows(data: dict, colors: dict[str, str]) -> list[dict[str, Any]]:
                 "custom_scales": bool(init.get("scales")),
                 "runs": len(s.get("runs", [])),
                 "counts": counts,
+                "no_progress": _count(
+                    None if flags and all(f is None for f in flags) else sum(map(bool, flags))
+                ),
                 "reference": s["name"] == data.get("reference"),
             }
         )
@@ -176,19 +192,35 @@ def methods(data: dict) -> list[tuple[str, str]]:
     return [(str(k).replace("_", " "), str(v)) for k, v in raw.items()]
 
 
+def _no_progress_reason(run: dict) -> str:
+    summary = run.get("summary") or {}
+    acc, chance = finite(summary.get("final_accuracy")), finite(summary.get("chance_accuracy"))
+    text = "completed without learning"
+    if acc is not None:
+        text += f": final validation accuracy {fmt(acc)}"
+        if chance is not None:
+            text += f" (chance {fmt(chance)})"
+    return text
+
+
 def problem_runs(data: dict) -> tuple[list[dict[str, Any]], int]:
-    """Runs that did not complete, with their reason (the first MAX_PROBLEMS) and the total."""
-    out = [
-        {
-            "scheme": s["name"],
-            "seed": r.get("seed"),
-            "status": r.get("status"),
-            "reason": r.get("reason") or "",
-        }
-        for s in data["schemes"]
-        for r in s.get("runs", [])
-        if r.get("status", "completed") != "completed"
-    ]
+    """Runs that did not complete or made no progress, with their reason (the first
+    MAX_PROBLEMS) and the total."""
+    out = []
+    for s in data["schemes"]:
+        for r in s.get("runs", []):
+            status = r.get("status", "completed")
+            if status == "completed" and not r.get("no_progress"):
+                continue
+            stuck = status == "completed"
+            out.append(
+                {
+                    "scheme": s["name"],
+                    "seed": r.get("seed"),
+                    "status": NO_PROGRESS if stuck else status,
+                    "reason": _no_progress_reason(r) if stuck else r.get("reason") or "",
+                }
+            )
     return out[:MAX_PROBLEMS], len(out)
 
 
@@ -223,6 +255,9 @@ def render_compare_report(
         methods=methods(data),
         problems=problems,
         problem_count=problem_count,
+        stuck_count=sum(
+            bool(r.get("no_progress")) for s in data["schemes"] for r in s.get("runs", [])
+        ),
         accuracy=figure_div(convergence_figure(data, colors, ACCURACY_CURVE), "accuracy-plot"),
         loss=figure_div(convergence_figure(data, colors, LOSS_CURVE), "loss-plot"),
         profiles=figure_div(profile_figure(data, colors), "profile-plot"),

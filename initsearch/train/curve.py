@@ -1,12 +1,30 @@
-"""A trial's convergence curve and the figures derived from it."""
+"""A trial's convergence curve and the figures derived from it.
+
+A completed run that did not learn is flagged **no progress** (``Summary.no_progress``), beside
+"diverged": it ran every epoch, yet at its final epoch its validation accuracy is below
+``chance + NO_PROGRESS_MARGIN`` (absolute: within 5 points of chance) OR its mean training loss
+of that epoch is at least ``UNIFORM_LOSS_FRACTION * ln(C)``, the loss of a uniform guess over C
+classes. Chance accuracy is the frequency of the most common class among the TRAINING labels
+(1/C for balanced data): what always guessing that class scores. Either test alone suffices: a
+net stuck at the class prior has both, one that only memorises noise keeps a flat loss. Runs
+that diverged, were stopped or failed are never "no progress" (they have their own status);
+the flag is None when chance is unknown (a summary of an older version, or a researcher's own
+training loop).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
+NO_PROGRESS_MARGIN = 0.05
+"""A final validation accuracy below chance + this (absolute) is no progress."""
+UNIFORM_LOSS_FRACTION = 0.99
+"""A final epoch's mean training loss at least this fraction of ln(C) is no progress."""
 
 
 @dataclass
@@ -134,6 +152,8 @@ class Summary:
     test_accuracy: float | None = None
     first_epoch_test_accuracy: float | None = None
     test_loss: float | None = None
+    chance_accuracy: float | None = None
+    no_progress: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +164,43 @@ class Summary:
         return cls(**{f.name: data.get(f.name) for f in fields(cls)})
 
 
-def summarize(curve: Curve, total_steps: int, target: float | None) -> Summary:
+def chance_accuracy(class_counts: Sequence[int]) -> float | None:
+    """The accuracy of always guessing the most common class, from the training labels' class
+    counts (None without labels)."""
+    total = sum(class_counts)
+    return max(class_counts) / total if total else None
+
+
+def no_progress(
+    curve: Curve, chance: float | None, num_classes: int | None, completed: bool = True
+) -> bool | None:
+    """Whether a run did not learn (the module docstring's rule); None when ``chance`` is
+    unknown or the curve has no final epoch to judge, False for a run that did not complete."""
+    if chance is None:
+        return None
+    if not completed:
+        return False
+    accuracy = curve.val_accuracy[-1] if curve.val_accuracy else None
+    if accuracy is None:  # no epoch, or a stored null
+        return None
+    if accuracy < chance + NO_PROGRESS_MARGIN:
+        return True
+    loss = curve.epoch_train_loss[-1] if curve.epoch_train_loss else None
+    if loss is None or num_classes is None or num_classes < 2:
+        return False
+    return not loss < UNIFORM_LOSS_FRACTION * math.log(num_classes)  # NaN counts as flat
+
+
+def summarize(
+    curve: Curve,
+    total_steps: int,
+    target: float | None,
+    chance: float | None = None,
+    num_classes: int | None = None,
+    completed: bool = True,
+) -> Summary:
+    """The derived figures of ``curve``; ``chance`` (with the data's ``num_classes``) and
+    whether the run ``completed`` give the no-progress flag."""
     acc = curve.val_accuracy
     epochs_to_target, seconds_to_target = time_to_target(acc, curve.epoch_seconds, target)
     return Summary(
@@ -159,4 +215,6 @@ def summarize(curve: Curve, total_steps: int, target: float | None) -> Summary:
         test_accuracy=curve.test_accuracy[-1] if curve.test_accuracy else None,
         first_epoch_test_accuracy=curve.test_accuracy[0] if curve.test_accuracy else None,
         test_loss=curve.test_loss[-1] if curve.test_loss else None,
+        chance_accuracy=chance,
+        no_progress=no_progress(curve, chance, num_classes, completed),
     )

@@ -4,7 +4,9 @@ Data sets are whole tensors on the device, so a step is an index into a tensor. 
 evaluated on the validation split (and on the test split when the spec asks). A diverged run
 (NaN/inf training loss, a loss above the budget's bound, or a non-finite validation loss)
 stops at once and comes back as a result with status "diverged" and the step it happened at;
-it never raises into the caller. :class:`SoloRun` is one run, an epoch at a time;
+it never raises into the caller. A completed run that did not learn is flagged in its summary
+(``no_progress``, against the chance accuracy of the training labels:
+:mod:`initsearch.train.curve`). :class:`SoloRun` is one run, an epoch at a time;
 :func:`run_trial` is the loop over it.
 """
 
@@ -24,7 +26,7 @@ from initsearch.data import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitReport, apply
 from initsearch.models import build_model
-from initsearch.train.curve import Curve, LossLog, Summary, bad_loss, summarize
+from initsearch.train.curve import Curve, LossLog, Summary, bad_loss, chance_accuracy, summarize
 from initsearch.train.optim import build_optimizer, build_scheduler
 from initsearch.train.spec import TrialSpec
 
@@ -125,6 +127,11 @@ def load_trial_data(spec: TrialSpec, dataset: Dataset | None, device: torch.devi
     return dataset.to(device)
 
 
+def data_chance(dataset: Dataset) -> float | None:
+    """The chance accuracy of ``dataset``: its most common training class's frequency."""
+    return chance_accuracy(torch.bincount(dataset.y_train).tolist())
+
+
 def build_member(
     spec: TrialSpec, dataset: Dataset, device: torch.device
 ) -> tuple[nn.Module, InitReport]:
@@ -169,6 +176,7 @@ class SoloRun:
         self.optimizer = build_optimizer(self.model, spec.optimizer)
         budget = spec.budget
         self.n_train = len(self.data.y_train)
+        self.chance = data_chance(self.data)
         steps_per_epoch = math.ceil(self.n_train / budget.batch_size)
         self.total_steps = steps_per_epoch * budget.epochs
         self.scheduler = build_scheduler(
@@ -246,10 +254,18 @@ class SoloRun:
             self.status, self.reason = "stopped", f"stopped by callback after epoch {epoch}"
 
     def result(self) -> TrialResult:
+        status = "completed" if self.status == "running" else self.status
         return TrialResult(
-            status="completed" if self.status == "running" else self.status,
+            status=status,
             curve=self.curve,
-            summary=summarize(self.curve, self.total_steps, self.spec.budget.target_accuracy),
+            summary=summarize(
+                self.curve,
+                self.total_steps,
+                self.spec.budget.target_accuracy,
+                self.chance,
+                self.data.num_classes,
+                completed=status == "completed",
+            ),
             init=self.init_report,
             reason=self.reason,
             diverged_step=self.diverged_step,

@@ -34,7 +34,13 @@ from initsearch.data import Dataset
 from initsearch.errors import ConfigError
 from initsearch.inits import InitReport, InitSpec
 from initsearch.train.curve import Curve, LossLog, bad_loss, summarize
-from initsearch.train.engine import TrialResult, build_member, load_trial_data, resolve_device
+from initsearch.train.engine import (
+    TrialResult,
+    build_member,
+    data_chance,
+    load_trial_data,
+    resolve_device,
+)
 from initsearch.train.graphed import GraphedPackTrainer
 from initsearch.train.optim import lr_factor, warmup_steps
 from initsearch.train.pack_trainer import PackTrainer
@@ -199,22 +205,34 @@ def run_pack(
             trainer.keep(torch.tensor(keep, device=device))
             running = [running[pos] for pos in keep]
 
-    return [
-        TrialResult(
-            status="completed" if m.status == "running" else m.status,
-            curve=m.curve,
-            summary=summarize(m.curve, total_steps, budget.target_accuracy),
-            init=m.init,
-            reason=m.reason,
-            diverged_step=m.diverged_step,
-            num_parameters=num_parameters,
-            device=str(device),
-            spec=m.spec.to_dict(),
-            pack_size=len(specs),
-            engine_note=trainer.note,
+    chance = data_chance(dataset)
+    results = []
+    for m in members:
+        status = "completed" if m.status == "running" else m.status
+        summary = summarize(
+            m.curve,
+            total_steps,
+            budget.target_accuracy,
+            chance,
+            dataset.num_classes,
+            completed=status == "completed",
         )
-        for m in members
-    ]
+        results.append(
+            TrialResult(
+                status=status,
+                curve=m.curve,
+                summary=summary,
+                init=m.init,
+                reason=m.reason,
+                diverged_step=m.diverged_step,
+                num_parameters=num_parameters,
+                device=str(device),
+                spec=m.spec.to_dict(),
+                pack_size=len(specs),
+                engine_note=trainer.note,
+            )
+        )
+    return results
 
 
 def measure(
