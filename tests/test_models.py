@@ -285,6 +285,25 @@ def test_pre_and_post_ln_differ_in_structure() -> None:
     assert not torch.allclose(orders["pre"][1], orders["post"][1])
 
 
+def test_a_transformer_without_normalisation_has_no_layer_norm() -> None:
+    """norm_position none: the pre-LN block with its norms removed, and none before the head;
+    the same weights as the pre-LN model, since a LayerNorm holds no random draws."""
+    shape, x = SHAPES["sequence"], batch(SHAPES["sequence"])
+    torch.manual_seed(0)
+    plain = build_model(tiny("transformer", norm_position="none", depth=2), shape).eval()
+    torch.manual_seed(0)
+    pre = build_model(tiny("transformer", norm_position="pre", depth=2), shape).eval()
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in plain.modules())
+    assert [lay.name for lay in plain.scalable_layers()] == [
+        lay.name for lay in pre.scalable_layers()
+    ]
+    for module in pre.modules():  # identity norms: the pre-LN model computes what `plain` does
+        if isinstance(module, torch.nn.LayerNorm):
+            module.forward = lambda h: h
+    with torch.no_grad():
+        assert torch.allclose(plain(x), pre(x), atol=1e-6)
+
+
 def test_transformer_image_tokenisation() -> None:
     rows = build_model(tiny("transformer"), SHAPES["digits"])
     assert rows.max_tokens == 8 and rows.embed.in_features == 1 * 8

@@ -68,7 +68,7 @@ class ModelConfig(Strict):
     activation: str = ModelSpec.activation
     batch_norm: bool = ModelSpec.batch_norm
     heads: int = Field(default=ModelSpec.heads, ge=1)
-    norm_position: Literal["pre", "post"] = ModelSpec.norm_position
+    norm_position: Literal["pre", "post", "none"] = ModelSpec.norm_position
     dropout: float = Field(default=ModelSpec.dropout, ge=0.0, lt=1.0)
     factory: Reference | None = None
     kwargs: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from initsearch.factories import FactoryRef, ref_name
 
 MODEL_NAMES = ("mlp", "vgg", "resnet", "transformer")
 ACTIVATIONS = ("relu", "tanh", "gelu", "selu")
-NORM_POSITIONS = ("pre", "post")
+NORM_POSITIONS = ("pre", "post", "none")
 
 # Architecture defaults for the ``None`` fields of ModelSpec (kept next to the docstring below).
 DEFAULT_DEPTH = {"mlp": 4, "vgg": 11, "resnet": 20, "transformer": 2}

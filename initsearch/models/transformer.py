@@ -15,6 +15,8 @@ added, then ``depth`` blocks, mean pooling over tokens, LayerNorm and a Linear h
 
 Block (pre-LN):  x += drop(attn(LN1(x)));  x += drop(ff2(act(ff1(LN2(x)))))
 Block (post-LN): x = LN1(x + drop(attn(x)));  x = LN2(x + drop(ff2(act(ff1(x)))))
+``norm_position: none`` drops every LayerNorm (the blocks are pre-LN ones without their norms,
+and no norm before the head): a Transformer without normalisation.
 ff1 maps width -> 4*width. The feed-forward nonlinearity is ``spec.activation`` (pass "gelu" for
 the usual GELU).
 
@@ -66,16 +68,23 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(n, t, w))
 
 
+def layer_norm(spec: ModelSpec) -> nn.Module:
+    """A LayerNorm over the width, or nothing for ``norm_position: none`` (the
+    normalisation-free Transformer, whose trainability rests on its init alone)."""
+    assert spec.width is not None
+    return nn.Identity() if spec.norm_position == "none" else nn.LayerNorm(spec.width)
+
+
 class Block(nn.Module):
     """One encoder block; ``norm_position`` decides where the two LayerNorms sit."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         assert spec.width is not None
-        self.pre_norm = spec.norm_position == "pre"
-        self.norm1 = nn.LayerNorm(spec.width)
+        self.pre_norm = spec.norm_position != "post"
+        self.norm1 = layer_norm(spec)
         self.attn = SelfAttention(spec.width, spec.heads, spec.dropout)
-        self.norm2 = nn.LayerNorm(spec.width)
+        self.norm2 = layer_norm(spec)
         self.ff1 = nn.Linear(spec.width, 4 * spec.width)
         self.act = make_activation(spec.activation)
         self.ff2 = nn.Linear(4 * spec.width, spec.width)
@@ -120,7 +129,7 @@ class Transformer(ScalableModel):
         self.pos = nn.Parameter(torch.randn(1, tokens, spec.width) * POS_STD)
         self.drop = nn.Dropout(spec.dropout) if spec.dropout > 0 else nn.Identity()
         self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.depth))
-        self.norm = nn.LayerNorm(spec.width)
+        self.norm = layer_norm(spec)
         self.head = nn.Linear(spec.width, shape.num_classes)
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
