@@ -42,6 +42,7 @@ LAYERS = (
     ("compare",),
     ("confirm",),
     ("report",),
+    ("suite",),
     ("api",),
     ("cluster", "dashboard"),
     ("cli",),

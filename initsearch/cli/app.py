@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from initsearch.cli import cluster_cmd, compare_cmd, inits_cmd, study_cmd
+from initsearch.cli import cluster_cmd, compare_cmd, inits_cmd, study_cmd, suite_cmd
 from initsearch.cli.dashboard_cmd import dashboard
 from initsearch.cli.train_cmd import train
 
@@ -21,6 +21,7 @@ app.add_typer(inits_cmd.app, name="inits")
 app.add_typer(study_cmd.app, name="study")
 app.command(name="dashboard")(dashboard)
 app.command(name="compare")(compare_cmd.compare)
+app.add_typer(suite_cmd.app, name="suite")
 app.add_typer(cluster_cmd.app, name="cluster")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -93,11 +94,17 @@ class ComparePlan:
 
 
 def comparison_config(
-    study: StudyConfig, seeds: int, epochs: int | None = None, target: float | None = None
+    study: StudyConfig,
+    seeds: int,
+    epochs: int | None = None,
+    target: float | None = None,
+    first_seed: int | None = None,
 ) -> StudyConfig:
     """The comparison's own study config: S-compare, in S's storage and tracking store,
     single objective (final validation accuracy: the trials' Optuna value; the statistics read
-    the test split from each run's record), no pruner, one trial per (scheme, seed)."""
+    the test split from each run's record), no pruner, one trial per (scheme, seed). Seeds
+    start at the study's ``budget.first_seed`` unless ``first_seed`` says otherwise (a suite
+    compares on seeds no search of it used)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     if epochs is not None and epochs < 1:
@@ -118,7 +125,9 @@ def comparison_config(
             "pruner": PrunerConfig(name="none"),
             "baselines": study.baselines.model_copy(update={"schemes": []}),
             "budget": BudgetConfig(
-                trials=1, seeds_per_trial=seeds, first_seed=study.budget.first_seed
+                trials=1,
+                seeds_per_trial=seeds,
+                first_seed=study.budget.first_seed if first_seed is None else first_seed,
             ),
         }
     )
@@ -131,10 +140,16 @@ def plan_comparison(
     alphas: list[float] | None = None,
     epochs: int | None = None,
     target: float | None = None,
+    *,
+    extra: Sequence[Scheme] = (),
+    first_seed: int | None = None,
 ) -> ComparePlan:
-    cfg = comparison_config(study, seeds, epochs, target)
+    """``extra``: arms named and specified by the caller (a suite's ``arms``), after the
+    named schemes."""
+    cfg = comparison_config(study, seeds, epochs, target, first_seed)
     best = searched_best(study)
     arms = build_schemes(study, schemes, alphas, best)
+    arms += [a for a in extra if a.name not in {b.name for b in arms}]
     cfg = cfg.model_copy(
         update={"budget": cfg.budget.model_copy(update={"trials": len(arms) * seeds})}
     )

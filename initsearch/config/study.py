@@ -279,7 +279,7 @@ class StudyConfig(Strict):
         return math.log(self.search.scale_low), math.log(self.search.scale_high)
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def describe(error: ValidationError, source: str, kind: str = "study definition") -> str:
     """One line per problem (one line in all for a single problem), each naming its key."""
     lines = []
     for item in error.errors():
@@ -289,8 +289,8 @@ def _describe(error: ValidationError, source: str) -> str:
             message = "unknown key (check its spelling against the documented keys)"
         lines.append(f"{key}: {message}" if key else message)
     if len(lines) == 1:
-        return f"invalid study definition {source}: {lines[0]}"
-    return f"invalid study definition {source}:\n  " + "\n  ".join(lines)
+        return f"invalid {kind} {source}: {lines[0]}"
+    return f"invalid {kind} {source}:\n  " + "\n  ".join(lines)
 
 
 def parse_study(raw: Any, source: str = "") -> StudyConfig:
@@ -299,21 +299,28 @@ def parse_study(raw: Any, source: str = "") -> StudyConfig:
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_describe(err, source)) from None
+        raise ConfigError(describe(err, source)) from None
 
 
 def load_study(path: str | Path) -> StudyConfig:
     """Read and validate a study YAML file; every problem is a ConfigError naming the key.
     The study's own code (``factory``/``function`` references) is imported from the current
     folder or the study file's folder, so both go on the import path."""
+    path = Path(path)
+    return parse_study(read_yaml(path, "study", "studies/*.yaml"), str(path))
+
+
+def read_yaml(path: Path, kind: str, example: str) -> Any:
+    """The YAML file's content; a missing or malformed file is a ConfigError. The file's own
+    code (``factory``/``function`` references) is imported from the current folder or the
+    file's folder, so both go on the import path."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"study file {path} does not exist; give the path to a studies/*.yaml")
+        raise ConfigError(f"{kind} file {path} does not exist; give the path to a {example}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise ConfigError(f"study file {path} is not valid YAML: {err}") from None
+        raise ConfigError(f"{kind} file {path} is not valid YAML: {err}") from None
     add_import_paths([Path.cwd(), path.resolve().parent])
-    return parse_study(raw, str(path))
+    return raw
