@@ -88,8 +88,7 @@ def run_suite(
     for item in items:
         if not runs_left(item, suite):
             continue
-        others = sum(totals[n] - runs_left_cached for n, runs_left_cached in left.items())
-        before = others - (totals[item.name] - left[item.name])
-        run_item(item, suite, workers, before, total, on_progress)
+        elsewhere = sum(totals[n] - left[n] for n in totals if n != item.name)
+        run_item(item, suite, workers, elsewhere, total, on_progress)
         left[item.name] = runs_left(item, suite)
     return todo
