@@ -190,6 +190,7 @@ def test_seeds_in_lockstep_equal_their_one_seed_runs_exactly(digits):
         assert mine == theirs
     assert pair[0].curve.val_loss != pair[1].curve.val_loss
     assert pair[0].summary.final_accuracy > 0.3  # it does learn
+    assert pair[0].summary.no_progress is False  # judged, as the built-in engine judges
 
 
 def test_the_pruner_stops_one_member_with_stop_trial_and_the_other_goes_on(digits):

@@ -8,8 +8,7 @@ classes. Chance accuracy is the frequency of the most common class among the TRA
 (1/C for balanced data): what always guessing that class scores. Either test alone suffices: a
 net stuck at the class prior has both, one that only memorises noise keeps a flat loss. Runs
 that diverged, were stopped or failed are never "no progress" (they have their own status);
-the flag is None when chance is unknown (a summary of an older version, or a researcher's own
-training loop).
+the flag is None when chance is unknown (a summary of an older version).
 """
 
 from __future__ import annotations

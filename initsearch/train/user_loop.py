@@ -38,6 +38,7 @@ from initsearch.train.curve import Curve, summarize
 from initsearch.train.engine import (
     TrialResult,
     build_member,
+    data_chance,
     load_trial_data,
     resolve_device,
     rng_state,
@@ -134,11 +135,19 @@ class UserMember:
 
     def result(self) -> TrialResult:
         budget = self.spec.budget
+        status = "completed" if self.status == "running" else self.status
+        summary = summarize(  # steps are the loop's own: the training-loss record counts epochs
+            self.curve,
+            budget.epochs,
+            budget.target_accuracy,
+            data_chance(self.data),
+            self.data.num_classes,
+            completed=status == "completed",
+        )
         return TrialResult(
-            status="completed" if self.status == "running" else self.status,
+            status=status,
             curve=self.curve,
-            # steps are the loop's own: the training-loss record counts epochs
-            summary=summarize(self.curve, budget.epochs, budget.target_accuracy),
+            summary=summary,
             init=self.init_report,
             reason=self.reason,
             num_parameters=sum(p.numel() for p in self.model.parameters()),
