@@ -132,6 +132,11 @@ def test_a_second_run_resumes_with_nothing_to_train(ran) -> None:
     assert again.exit_code == 0, again.output
     assert "0 to train" in again.output
     assert journal.stat().st_size == before
+    kept = folder / "runs" / "tiny" / "suite.yaml"  # the copy kept for `suite report tiny`
+    from_copy = CliRunner().invoke(app, ["suite", "run", str(kept), "--inline"], env=ENV)
+    assert from_copy.exit_code == 0, from_copy.output
+    assert "0 to train" in from_copy.output
+    assert f"initsearch suite run {path}" in read(kept.parent / "report")["command"]
 
 
 def test_status_list_and_report_by_name(ran) -> None:
@@ -229,3 +234,32 @@ def test_within_arm_rank_correlation_is_the_partial_correlation_given_the_arm() 
     assert found.partial > 0.5 and found.p < 1e-4
     assert found.rho < 0  # across arms the relation is reversed: pooling would mislead
     assert partial_spearman([1, 2], [1, 2], ["a", "a"]).partial is None
+
+
+def test_a_suite_stopped_before_its_confirmation_reports_what_is_missing(tmp_path: Path) -> None:
+    """The search finished, the confirmation never ran (a suite interrupted there): the
+    report says how many runs are left instead of judging an empty confirmation."""
+    import optuna
+
+    from initsearch.run.pool import InlinePool
+    from initsearch.search.study import study_driver
+    from initsearch.suite.document import build
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    raw = tiny_suite(tmp_path)
+    raw["comparisons"] = [raw["comparisons"][2]]
+    raw["defaults"]["train"]["epochs"] = 1
+    suite = parse_suite(raw, "x")
+    [item] = plan_suite(suite)
+    study_driver(item.study, InlinePool()).run()
+    left = runs_left(item, suite)
+    assert left == 4 * 2  # kaiming, emergence(alpha=1.1) and the top 2, on 2 seeds
+    doc = build(suite, [item], "x")
+    [searched] = doc["comparisons"]
+    assert "verdict" not in searched
+    assert (
+        searched["verdict_note"]
+        == f"confirmation unfinished ({left} runs left): run the suite again"
+    )
+    assert tables(doc) == {}  # nothing to tabulate yet
+    assert searched["verdict_note"] in doc["questions"][3]["answer"]

@@ -56,6 +56,12 @@ def optuna_quiet() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def recorded_source(folder: Path, fallback: str) -> str:
+    """The file a suite was run from (what its report tells people to run), else ``fallback``."""
+    source = folder / SOURCE
+    return source.read_text().strip() if source.is_file() else fallback
+
+
 def _load(ref: str, workdir: str):
     from initsearch.suite.config import load_suite
 
@@ -68,8 +74,7 @@ def _load(ref: str, workdir: str):
             f"no suite {ref!r} under {workdir}: give the suite file (suites/*.yaml), or see "
             "`initsearch suite list`"
         )
-    source = kept.with_name(SOURCE)
-    return load_suite(kept), source.read_text().strip() if source.is_file() else str(kept)
+    return load_suite(kept), recorded_source(kept.parent, str(kept))
 
 
 def _write(suite, items, source: str, out: Console) -> Path:
@@ -114,8 +119,12 @@ def run(
         f"{total} runs, {todo} to train"
     )
     suite.folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(file, suite.folder / KEPT)
-    (suite.folder / SOURCE).write_text(file + "\n")
+    kept, source = suite.folder / KEPT, file
+    if kept.exists() and kept.samefile(file):  # run again from its kept copy
+        source = recorded_source(suite.folder, file)
+    else:
+        shutil.copyfile(file, kept)
+        (suite.folder / SOURCE).write_text(file + "\n")
     pools = []
 
     def pool():
@@ -143,7 +152,7 @@ def run(
     finally:
         for p in pools:
             p.shutdown()
-    _write(suite, items, file, stdout_console())
+    _write(suite, items, source, stdout_console())
 
 
 @app.command()

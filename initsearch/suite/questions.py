@@ -60,8 +60,12 @@ def _arm_summary(comparisons: list[dict[str, Any]]) -> str:
 
 
 def _searched_summary(comparisons: list[dict[str, Any]]) -> str:
-    done = [c for c in comparisons if c.get("verdict")]
-    return " ".join(f"{c['label']}: {c['verdict']['sentence']}." for c in done)
+    said = [
+        f"{c['label']}: {c['verdict']['sentence'] if c.get('verdict') else c['verdict_note']}."
+        for c in comparisons
+        if c.get("verdict") or c.get("verdict_note")
+    ]
+    return " ".join(said)
 
 
 def answer(question: str, comparisons: list[dict[str, Any]]) -> str:

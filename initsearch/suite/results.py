@@ -15,7 +15,7 @@ from typing import Any
 
 from initsearch.compare import analyse, collect, output_dir, write_outputs
 from initsearch.compare.plan import ComparePlan, load_comparison_study
-from initsearch.confirm import judge
+from initsearch.confirm import confirmation_pending, judge
 from initsearch.confirm.plan import ConfirmPlan
 from initsearch.jsonsafe import finite_or_none
 from initsearch.report.html_report import write_compare_report
@@ -104,16 +104,27 @@ def _common(item: Planned, suite: SuiteConfig, payload: dict[str, Any]) -> dict[
     }
 
 
-def _searched(item: Planned, plan: ConfirmPlan, folder: Path) -> dict[str, Any]:
-    verdict = judge(plan)
-    return {
-        "verdict": finite_or_none({**verdict.to_dict(), "sentence": verdict.sentence}),
+def _searched(plan: ConfirmPlan, folder: Path) -> dict[str, Any]:
+    """The ranked searched profiles and, once every confirmation pair has run, the verdict
+    (else a note saying what is missing: a suite interrupted in its confirmation)."""
+    out: dict[str, Any] = {
         "searched": [
             {"rank": i + 1, "trial": s.trial, "value": s.value, "scales": s.init.scales}
             for i, s in enumerate(plan.searched)
         ],
         "report": str(folder),
     }
+    left = confirmation_pending(plan)
+    if left:
+        out["verdict_note"] = f"confirmation unfinished ({left} runs left): run the suite again"
+        return out
+    try:
+        verdict = judge(plan)
+    except ValueError as err:  # e.g. every baseline failed: no best baseline to judge against
+        out["verdict_note"] = f"no verdict: {err}"
+        return out
+    out["verdict"] = finite_or_none({**verdict.to_dict(), "sentence": verdict.sentence})
+    return out
 
 
 def comparison_results(item: Planned, suite: SuiteConfig) -> dict[str, Any]:
@@ -141,5 +152,5 @@ def comparison_results(item: Planned, suite: SuiteConfig) -> dict[str, Any]:
     out = _common(item, suite, payload)
     out["compare_report"] = str(html)
     if confirm is not None:
-        out.update(_searched(item, confirm, folder))
+        out.update(_searched(confirm, folder))
     return out
