@@ -27,13 +27,13 @@ import numpy as np
 
 from initsearch.compare.metrics import FIRST_EPOCH_TEST_ACCURACY
 from initsearch.compare.stats import holm
+from initsearch.report.profile_schemes import is_rule
 from initsearch.suite.tables import DASH, Table, number
 
 MEASURES = {
     "absolute": ("log_emergence", "emergence_zero"),
     "relative": ("log_emergence_relative", "relative_emergence_zero"),
 }
-RULE = "emergence"
 
 
 def log_e(run: dict[str, Any], measure: str) -> float | None:
@@ -98,10 +98,11 @@ def prediction(comparison: dict[str, Any], measure: str) -> Partial:
 
 
 def rule_arms(comparisons: list[dict[str, Any]]) -> list[str]:
+    """The arms of a closed-form rule (the emergence rule at any alpha), in first-seen order."""
     names: list[str] = []
     for c in comparisons:
         names += [
-            a["name"] for a in c["arms"] if a["init"]["scheme"] == RULE and a["name"] not in names
+            a["name"] for a in c["arms"] if is_rule(a["init"]["scheme"]) and a["name"] not in names
         ]
     return names
 

@@ -11,6 +11,7 @@ from typing import Any
 from initsearch.compare.metrics import FIRST_EPOCH_TEST_ACCURACY, LABELS
 from initsearch.report.study_png import _figure, _plain_log_ticks
 from initsearch.suite.figures import PALETTE
+from initsearch.suite.measure import rule_arms
 from initsearch.suite.searched import profile
 from initsearch.suite.tables import depth_series
 
@@ -19,6 +20,7 @@ def depth_png(comparisons: list[dict[str, Any]], path: Path) -> Path | None:
     series = depth_series(comparisons, FIRST_EPOCH_TEST_ACCURACY)
     if not series:
         return None
+    rules = set(rule_arms(comparisons))
     fig = _figure(11, 4.2)
     axes = fig.subplots(1, 2, sharey=False)
     for ax, bn in zip(axes, (False, True), strict=True):
@@ -31,7 +33,7 @@ def depth_png(comparisons: list[dict[str, Any]], path: Path) -> Path | None:
                     marker="o",
                     color=PALETTE[i % len(PALETTE)],
                     linewidth=2.5 if name == "kaiming" else 1.2,
-                    linestyle="--" if name.startswith("emergence") else "-",
+                    linestyle="--" if name in rules else "-",
                     label=name,
                 )
         ax.set_xscale("log", base=2)

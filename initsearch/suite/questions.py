@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from initsearch.compare.metrics import FIRST_EPOCH_TEST_ACCURACY, TEST_ACCURACY
-from initsearch.suite.measure import RULE, measure_tables
+from initsearch.suite.measure import measure_tables, rule_arms
 from initsearch.suite.searched import searched_tables
 from initsearch.suite.tables import Table, arms_by_settings, stat_row
 
@@ -45,7 +45,8 @@ def _arm_summary(comparisons: list[dict[str, Any]]) -> str:
     parts = []
     for metric, name in ((FIRST_EPOCH_TEST_ACCURACY, "first-epoch"), (TEST_ACCURACY, "final")):
         counts = _count(comparisons, metric)
-        rule = {k: v for k, v in counts.items() if k.startswith(RULE)}
+        rules = set(rule_arms(comparisons))
+        rule = {k: v for k, v in counts.items() if k in rules}
         better = sorted(k for k, (a, _, _) in rule.items() if a)
         worse = sum(b for _, b, _ in rule.values())
         tested = sum(n for _, _, n in rule.values())

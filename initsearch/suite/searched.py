@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from initsearch.confirm.plan import SEARCHED_PREFIX
+from initsearch.report.profile_schemes import is_rule
 from initsearch.suite.tables import DASH, Table, number
-
-SEARCHED_PREFIX = "searched#"
-RULE = "emergence"
 
 
 def _first_scales(arm: dict[str, Any]) -> list[float] | None:
@@ -32,7 +31,7 @@ def _test_mean(comparison: dict[str, Any], arm: str) -> float | None:
 
 
 def best_rule(comparison: dict[str, Any]) -> dict[str, Any] | None:
-    rules = [a for a in comparison["arms"] if a["init"]["scheme"] == RULE and _first_scales(a)]
+    rules = [a for a in comparison["arms"] if is_rule(a["init"]["scheme"]) and _first_scales(a)]
     if not rules:
         return None
     return max(rules, key=lambda a: _test_mean(comparison, a["name"]) or -math.inf)

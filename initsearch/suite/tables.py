@@ -177,6 +177,3 @@ def arms_by_settings(question: str, comparisons: list[dict[str, Any]]) -> list[T
     if not done:
         return []
     return [metric_table(question, done, m) for m in METRICS] + [failures_table(question, done)]
-
-
-__all__ = ["METRICS", "TEST_ACCURACY", "Table", "arms_by_settings", "markdown", "number"]
