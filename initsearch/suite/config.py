@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from initsearch.config import StudyConfig, parse_study
 from initsearch.config.sections import Strict
-from initsearch.config.study import NAME_PATTERN, describe, read_yaml
+from initsearch.config.study import NAME_PATTERN, ConfirmConfig, describe, read_yaml
 from initsearch.errors import ConfigError
 
 Question = Literal["depth", "families", "searched"]
@@ -31,6 +31,9 @@ QUESTIONS: tuple[Question, ...] = ("depth", "families", "searched")
 """The questions a comparison can answer; the measure question reads every comparison's runs."""
 SCHEMES = ("kaiming", "xavier", "orthogonal", "lps", "gradinit", "updater", "emergence")
 """The arms of every comparison unless the suite says otherwise (the rule at each alpha)."""
+CONFIRM = ConfirmConfig()
+"""A suite's seeds are a confirmation's: its defaults (count, first fresh seed, top k) are
+the confirmation section's."""
 
 
 class ArmConfig(Strict):
@@ -47,7 +50,7 @@ class SearchStage(Strict):
 
     trials: int = Field(default=40, ge=1)
     seeds_per_trial: int = Field(default=2, ge=1)
-    top_k: int = Field(default=3, ge=1)
+    top_k: int = Field(default=CONFIRM.top_k, ge=1)
 
 
 class ComparisonConfig(Strict):
@@ -69,8 +72,8 @@ class SuiteConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN, max_length=80)
     description: str = ""
     workdir: str = "runs"
-    seeds: int = Field(default=10, ge=2)
-    first_seed: int = Field(default=1000, ge=0)
+    seeds: int = Field(default=CONFIRM.seeds, ge=2)
+    first_seed: int = Field(default=CONFIRM.first_seed, ge=0)
     defaults: dict[str, Any] = {}
     schemes: list[str] = [*SCHEMES]
     alphas: list[float] = [1.05, 1.1, 1.2]
