@@ -16,15 +16,6 @@ from initsearch.models import ModelSpec, build_model
 DEEP = ModelSpec(name="mlp", depth=16, width=64)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small matmuls on a shared CPU: one intra-op thread is faster and results do not change."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def mnist1d() -> Dataset:
     return load_dataset("mnist1d")
