@@ -4,12 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NEEDED_KB := 10000000
 
 .PHONY: demo test lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	@avail=$$(df -Pk . | awk 'NR==2 {print $$4}'); if [ "$$avail" -lt $(NEEDED_KB) ]; then \
+	  echo "warning: $$((avail / 1048576)) GB free here; .venv needs about 7 GB (PyTorch and its CUDA libraries) and room to unpack: free some disk if the install fails" >&2; fi
+	$(BIN)/pip install --quiet --no-cache-dir -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
