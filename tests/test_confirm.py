@@ -225,6 +225,7 @@ def test_cli_confirm_and_status_lead_with_the_verdict(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "verdict:" in result.output and "confirmation on the test split" in result.output
+    assert "did not train" in result.output
     status = runner.invoke(app, ["study", "status", cfg.name, "--workdir", str(tmp_path)], env=env)
     assert status.exit_code == 0, status.output
     first_line = status.output.strip().splitlines()[0]
@@ -276,3 +277,30 @@ def test_seconds_to_target_picks_the_bar_on_the_validation_curve() -> None:
     }
     (arm,) = arms_of(Plan, payload)
     assert arm.val == (2.0,) and arm.test == (1.0,)  # validation reached 0.5 in epoch 2
+
+
+def test_an_arm_counts_its_runs_that_did_not_train_on_the_confirmation_seeds() -> None:
+    from initsearch.confirm.result import arms_of
+
+    class Plan:
+        metric, seeds = "val_accuracy", (1000, 1001, 1002, 1003)
+
+        @staticmethod
+        def kind(name: str) -> str:
+            return "baseline"
+
+    def run(seed: int, status: str, stuck: bool = False) -> dict:
+        summary = {"test_accuracy": 0.1 if stuck else 0.8, "final_accuracy": 0.5}
+        summary = summary if status == "completed" else {}
+        return {"seed": seed, "status": status, "no_progress": stuck, "summary": summary}
+
+    runs = [
+        run(1000, "completed"),
+        run(1001, "completed", stuck=True),
+        run(1002, "diverged"),
+        run(1003, "failed"),
+        run(7, "diverged"),  # a seed of another confirmation: not this verdict's
+    ]
+    (arm,) = arms_of(Plan, {"schemes": [{"name": "a", "runs": runs}]})
+    assert (arm.diverged, arm.failed, arm.no_progress) == (1, 1, 1)
+    assert arm.test == (0.8, 0.1, None, None)  # a run without progress keeps its value

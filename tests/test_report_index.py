@@ -52,6 +52,8 @@ def test_index_leads_with_the_verdict_and_holds_every_section(written):
         "files",
     ]
     assert sentence in html and 'id="verdict-table"' in html
+    table = html.split('id="verdict-table"')[1].split("</table>")[0]
+    assert "<th>did not train</th>" in table and "<td>none</td>" in table
     for div in PLOTS:
         assert f'id="{div}"' in html, div
     # one plotly.js for the whole runs folder, loaded relatively; none beside the page

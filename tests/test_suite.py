@@ -100,6 +100,13 @@ def test_a_suite_runs_every_comparison_and_answers_every_question(ran) -> None:
     assert [s["rank"] for s in searched["searched"]] == [1, 2]
     assert {"searched#1", "searched#2", "kaiming"} <= {a["name"] for a in searched["arms"]}
     assert {"searched-verdict-s3", "searched-profile-s3"} <= set(found)
+    verdict = found["searched-verdict-s3"]
+    assert verdict.columns[-1] == "did not train"
+    assert [row[0] for row in verdict.rows] == [r["arm"] for r in searched["verdict"]["rows"]]
+    assert all(
+        row[-1] == "none" or "no progress" in row[-1] or "diverged" in row[-1]
+        for row in verdict.rows
+    )
     # every question has its tables; the report page shows them and links the comparisons
     assert [q["id"] for q in doc["questions"]] == ["depth", "families", "measure", "searched"]
     page = (folder / "runs" / "tiny" / "report" / "index.html").read_text()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from initsearch.compare.stats import holm, seed_noise
-from initsearch.confirm.verdict import Arm, Verdict, decide
+from initsearch.confirm.verdict import Arm, Verdict, decide, did_not_train
 
 SEARCHED = ("searched#1", "searched#2", "searched#3")
 BASELINES = ("kaiming", "xavier", "orthogonal", "emergence(alpha=1.1)")
@@ -169,3 +169,22 @@ def test_an_unstable_baseline_that_is_not_the_bar_does_not_inflate_the_detectabl
     )
     assert noisy.best_baseline == calm.best_baseline != "wild"
     assert noisy.detectable == pytest.approx(calm.detectable)
+
+
+def test_runs_that_did_not_train_are_counted_on_each_row():
+    """A verdict says beside each arm how many of its runs diverged, failed or made no
+    progress; a verdict kept by an older version (no counts) says it does not know."""
+    arms = simulate(np.random.default_rng(3), equal_arms())
+    arms[0] = Arm("searched#1", "searched", arms[0].val, arms[0].test, diverged=2, no_progress=1)
+    verdict = decide(arms, range(10), "test_accuracy", True)
+    row = verdict.row("searched#1")
+    assert (row.diverged, row.failed, row.no_progress) == (2, 0, 1)
+    assert did_not_train(row.diverged, row.failed, row.no_progress) == "2 diverged, 1 no progress"
+    other = verdict.row("kaiming")
+    assert did_not_train(other.diverged, other.failed, other.no_progress) == "none"
+    assert did_not_train(0, 3, 0) == "3 failed"
+    old = verdict.to_dict()
+    for r in old["rows"]:
+        del r["diverged"], r["failed"], r["no_progress"]
+    kept = Verdict.from_dict(old).row("searched#1")
+    assert did_not_train(kept.diverged, kept.failed, kept.no_progress) == "-"

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from initsearch.compare.analysis import run_value
+from initsearch.compare.analysis import no_progress, run_value
 from initsearch.compare.collect import collect
 from initsearch.compare.plan import load_comparison_study
 from initsearch.confirm.plan import ConfirmPlan, searched_name
@@ -52,12 +52,16 @@ def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
     arms = []
     for scheme in payload["schemes"]:
         runs = {r["seed"]: r for r in scheme["runs"]}
+        present = [runs[s] for s in plan.seeds if s in runs]
         arms.append(
             Arm(
                 name=scheme["name"],
                 kind=plan.kind(scheme["name"]),  # type: ignore[arg-type]
                 val=tuple(val(runs.get(s)) for s in plan.seeds),
                 test=tuple(run_value(runs.get(s), test_key) for s in plan.seeds),
+                diverged=sum(r["status"] == "diverged" for r in present),
+                failed=sum(r["status"] == "failed" for r in present),
+                no_progress=sum(no_progress(r) for r in present),
             )
         )
     return arms

@@ -52,19 +52,23 @@ def metric_name(metric: str) -> str:
 @dataclass(frozen=True)
 class Arm:
     """One confirmed configuration: its values per seed (aligned with the verdict's seeds;
-    None = that run failed, diverged or is missing)."""
+    None = that run failed, diverged or is missing) and how many of its runs did not train."""
 
     name: str
     kind: Kind
     val: tuple[float | None, ...]
     test: tuple[float | None, ...]
+    diverged: int = 0
+    failed: int = 0
+    no_progress: int = 0  # completed runs that did not learn (their values are kept)
 
 
 @dataclass(frozen=True)
 class VerdictRow:
     """One arm on test, and against the best baseline (``diff`` > 0 = better). ``n``: runs with
     a test value; ``n_pairs``: seeds in the paired test. ``family``: its Holm family
-    ("searched" or "baselines"), None for the best baseline itself and arms with no test."""
+    ("searched" or "baselines"), None for the best baseline itself and arms with no test.
+    ``diverged`` / ``failed`` / ``no_progress``: its runs that did not train."""
 
     arm: str
     kind: Kind
@@ -81,6 +85,9 @@ class VerdictRow:
     p_adjusted: float | None = None
     significant: bool = False
     family: str | None = None
+    diverged: int | None = None  # None: a verdict kept by an older version (counts unknown)
+    failed: int | None = None
+    no_progress: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,16 @@ class Verdict:
         data["rows"] = [VerdictRow(**r) for r in data["rows"]]
         data["seeds"] = tuple(data["seeds"])
         return cls(**data)
+
+
+def did_not_train(diverged: int | None, failed: int | None, no_progress: int | None) -> str:
+    """An arm's runs that did not train, in words: ``2 diverged, 1 no progress``; ``none``;
+    ``-`` when unknown (a verdict kept by an older version)."""
+    if diverged is None and failed is None and no_progress is None:
+        return "-"
+    counts = ((diverged, "diverged"), (failed, "failed"), (no_progress, "no progress"))
+    parts = [f"{count} {what}" for count, what in counts if count]
+    return ", ".join(parts) or "none"
 
 
 def _versus(row: VerdictRow, metric: str) -> str:
@@ -209,6 +226,9 @@ def decide(
             summary.ci_low,
             summary.ci_high,
             mean_ci(a.val).mean,
+            diverged=a.diverged,
+            failed=a.failed,
+            no_progress=a.no_progress,
         )
         if a is best:
             continue

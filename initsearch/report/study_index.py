@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from initsearch.confirm.verdict import Verdict, metric_name
+from initsearch.confirm.verdict import Verdict, did_not_train, metric_name
 from initsearch.labels import searched_label
 from initsearch.report.plotly_asset import figure_div, plotly_src
 from initsearch.report.precision import decimals_for, fixed, fmt_p
@@ -59,6 +59,7 @@ def verdict_context(record: dict | None, study: str) -> dict[str, Any] | None:
                 "diff": diff,
                 "p_adjusted": fmt_p(r.p_adjusted) if r.diff is not None else "",
                 "significant": r.significant,
+                "did_not_train": did_not_train(r.diverged, r.failed, r.no_progress),
             }
         )
     return {

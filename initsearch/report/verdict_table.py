@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from initsearch.confirm.verdict import Verdict, metric_name
+from initsearch.confirm.verdict import Verdict, did_not_train, metric_name
 
 
 def _num(value: float | None, signed: bool = False) -> str:
@@ -22,13 +22,21 @@ def _p(value: float | None) -> str:
 
 def print_verdict(verdict: Verdict, console: Console, stale: str | None = None) -> None:
     """The verdict's sentence, then one row per arm: test mean [CI], difference to the best
-    baseline [CI] and Holm-adjusted p."""
+    baseline [CI], Holm-adjusted p and its runs that did not train."""
     console.print(f"[bold]verdict:[/] {verdict.sentence}")
     if stale:
         console.print(f"[yellow]{stale}[/]")
     metric = metric_name(verdict.metric)
     table = Table(title=f"confirmation on the test split ({len(verdict.seeds)} fresh seeds)")
-    columns = ("arm", "kind", "n", f"{metric} [95% CI]", "vs best baseline [95% CI]", "p_adj")
+    columns = (
+        "arm",
+        "kind",
+        "n",
+        f"{metric} [95% CI]",
+        "vs best baseline [95% CI]",
+        "p_adj",
+        "did not train",
+    )
     for column in columns:
         left = column in ("arm", "kind")
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "arm")
@@ -40,7 +48,8 @@ def print_verdict(verdict: Verdict, console: Console, stale: str | None = None) 
             low, high = _num(row.diff_ci_low, True), _num(row.diff_ci_high, True)
             diff = f"{_num(row.diff, True)} [{low}, {high}]"
             p_adj = _p(row.p_adjusted) + ("*" if row.significant else "")
-        table.add_row(row.arm, row.kind, str(row.n), mean, diff, p_adj)
+        stuck = did_not_train(row.diverged, row.failed, row.no_progress)
+        table.add_row(row.arm, row.kind, str(row.n), mean, diff, p_adj, stuck)
     console.print(table)
 
 

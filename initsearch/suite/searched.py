@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from initsearch.confirm.plan import SEARCHED_PREFIX
+from initsearch.confirm.verdict import did_not_train
 from initsearch.report.profile_schemes import is_rule
-from initsearch.suite.tables import DASH, Table, number
+from initsearch.suite.tables import DASH, Table, not_trained, number
 
 
 def _first_scales(arm: dict[str, Any]) -> list[float] | None:
@@ -107,6 +108,14 @@ def profile_table(comparison: dict[str, Any]) -> Table:
     )
 
 
+def _did_not_train(comparison: dict[str, Any], arm: str) -> str:
+    """The arm's confirmation runs that did not train, counted from its runs in suite.json."""
+    found = next((a for a in comparison["arms"] if a["name"] == arm), None)
+    if found is None:
+        return DASH
+    return did_not_train(*not_trained(found["runs"]))
+
+
 def verdict_table(comparison: dict[str, Any]) -> Table:
     verdict = comparison["verdict"]
     rows = []
@@ -128,6 +137,7 @@ def verdict_table(comparison: dict[str, Any]) -> Table:
                 test,
                 diff,
                 p + ("*" if r.get("significant") else ""),
+                _did_not_train(comparison, r["arm"]),
             ]
         )
     return Table(
@@ -140,9 +150,13 @@ def verdict_table(comparison: dict[str, Any]) -> Table:
             "test mean [95% CI]",
             f"vs {verdict['best_baseline']} [95% CI]",
             "p (Holm)",
+            "did not train",
         ],
         rows=rows,
-        caption=f"Verdict: {verdict['sentence']}.",
+        caption=(
+            f"Verdict: {verdict['sentence']}. Did not train: runs that diverged or failed (no "
+            "value) or made no progress (kept in the mean)."
+        ),
     )
 
 

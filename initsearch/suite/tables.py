@@ -142,14 +142,20 @@ def metric_table(question: str, comparisons: list[dict[str, Any]], metric: str) 
     )
 
 
+def not_trained(runs: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """An arm's runs in suite.json that did not train: (diverged, failed, no progress)."""
+    return (
+        sum(r["status"] == "diverged" for r in runs),
+        sum(r["status"] == "failed" for r in runs),
+        sum(r["status"] == "completed" and bool(r["no_progress"]) for r in runs),
+    )
+
+
 def failures_cell(comparison: dict[str, Any], arm: str) -> str:
     found = next((a for a in comparison["arms"] if a["name"] == arm), None)
     if found is None:
         return ""
-    runs = found["runs"]
-    stuck = sum(r["no_progress"] for r in runs)
-    diverged = sum(r["status"] == "diverged" for r in runs)
-    failed = sum(r["status"] == "failed" for r in runs)
+    diverged, failed, stuck = not_trained(found["runs"])
     text = f"{stuck}/{diverged}" if stuck or diverged else ""
     return text + (f" ({failed} failed)" if failed else "")
 
