@@ -27,6 +27,7 @@ APPLIED_SCALES = "applied_scales"  # scheme factors x spec scales, as the init a
 LOG_EMERGENCE = "log_emergence"
 VAL_ACCURACY_CURVE = "val_accuracy_curve"
 SEED_VALUES = "seed_values"  # the first objective on each seed, in seed order (validation)
+NO_PROGRESS_SEEDS = "no_progress_seeds"  # on a completed trial: its seeds that did not learn
 ARM_KIND = "arm_kind"  # on a confirmation trial: "baseline" | "searched"
 SOURCE_TRIAL = "source_trial"  # on a confirmation trial of a searched arm: the study's trial
 MLFLOW_RUN_ID = "mlflow_run_id"

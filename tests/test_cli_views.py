@@ -39,7 +39,9 @@ def run_main(capsys, *args: str) -> tuple[int, str, str]:
     return int(exit_info.value.code or 0), out, err
 
 
-def _trial(number, value, applied, baseline=None, state=TrialState.COMPLETE, reason=None):
+def _trial(
+    number, value, applied, baseline=None, state=TrialState.COMPLETE, reason=None, stuck=None
+):
     dists = {f"log_scale_{i}": FloatDistribution(-2.0, 2.0) for i in range(3)}
     params = {f"log_scale_{i}": float(i) / 10 for i in range(3)}
     spec_scales = None if baseline else applied
@@ -54,6 +56,8 @@ def _trial(number, value, applied, baseline=None, state=TrialState.COMPLETE, rea
         params, dists = {}, {}
     if reason:
         attrs[contract.REASON] = reason
+    if stuck is not None:
+        attrs[contract.NO_PROGRESS_SEEDS] = stuck
     return create_trial(
         state=state,
         value=value if state == TrialState.COMPLETE else None,
@@ -80,9 +84,9 @@ def hand_made(tmp_path_factory):
         [
             _trial(0, 0.80, [1.0, 1.0, 1.0], baseline="kaiming"),
             _trial(1, 0.90, [1.0, 1.0, 1.0], baseline="xavier"),
-            _trial(2, 0.85, [0.9, 1.0, 1.1], baseline="emergence(alpha=1.1)"),
-            _trial(3, 0.85, [0.5, 1.0, 2.0]),
-            _trial(4, 0.70, [2.0, 1.0, 0.5]),
+            _trial(2, 0.85, [0.9, 1.0, 1.1], baseline="emergence(alpha=1.1)", stuck=1),
+            _trial(3, 0.85, [0.5, 1.0, 2.0], stuck=0),
+            _trial(4, 0.70, [2.0, 1.0, 0.5], stuck=2),
             _trial(5, None, [1.5, 1.0, 1.0], state=TrialState.PRUNED, reason="pruned at epoch 1"),
             _trial(6, None, [9.0, 9.0, 9.0], state=TrialState.FAIL, reason="diverged"),
         ]
@@ -136,6 +140,9 @@ def test_status_json_agrees_with_the_store(hand_made, capsys):
         "xavier",
         "emergence(alpha=1.1)",
     ]
+    # trials that completed on a seed without learning are counted, and named per baseline
+    assert status["no_progress"] == 2
+    assert [b["no_progress"] for b in status["baselines"]] == [None, None, 1]
 
 
 def test_status_when_a_baseline_is_best_says_so_and_shows_the_searched_profile(hand_made, capsys):
@@ -148,6 +155,8 @@ def test_status_when_a_baseline_is_best_says_so_and_shows_the_searched_profile(h
     assert "per-layer scales of trial" not in out  # the old all-1.000 table
     assert "per-layer scales of searched #3 (x kaiming)" in out
     assert "0.500" in out and "2.000" in out
+    assert "2 complete trials had a seed that made no progress" in out
+    assert "complete (no progress)" in out  # emergence(alpha=1.1)'s row
 
 
 def test_status_tables_do_not_wrap_their_titles_at_80_columns(hand_made, tmp_path):

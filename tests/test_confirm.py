@@ -26,7 +26,7 @@ from initsearch.confirm import (
     search_noise,
     stored_verdict,
 )
-from initsearch.contract import BASELINE, SEED_VALUES
+from initsearch.contract import BASELINE, NO_PROGRESS_SEEDS, SEED_VALUES
 from initsearch.run.pool import InlinePool
 from initsearch.search.study import study_driver
 from tests.studyutil import tiny_study
@@ -208,6 +208,26 @@ def test_resumed_confirmation_trains_only_what_is_missing(tmp_path: Path) -> Non
     source = plan.searched[0].trial
     names = {r.info.run_name for r in runs}
     assert f"confirm: searched#1 (searched #{source}) seed {plan.seeds[0]}" in names
+
+
+def test_a_trial_whose_seeds_did_not_learn_is_counted_by_the_status(tmp_path: Path) -> None:
+    """The driver records on each completed trial how many of its seeds made no progress (the
+    zero init never learns); the study's summary counts those trials."""
+    from initsearch.cli.study_summary import summarize
+
+    cfg = tiny_study(
+        tmp_path,
+        baselines={"schemes": ["kaiming", "zero"]},
+        budget={"trials": 3, "seeds_per_trial": 2},
+    )
+    study = run_search(cfg)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    zero = next(t for t in done if t.user_attrs.get(BASELINE) == "zero")
+    assert zero.user_attrs[NO_PROGRESS_SEEDS] == 2
+    assert all(0 <= t.user_attrs[NO_PROGRESS_SEEDS] <= 2 for t in done)
+    summary = summarize(study, cfg)
+    assert summary.no_progress == sum(t.user_attrs[NO_PROGRESS_SEEDS] > 0 for t in done) >= 1
+    assert next(b for b in summary.baselines if b.label == "zero").no_progress == 2
 
 
 def test_cli_confirm_and_status_lead_with_the_verdict(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""The status of a study: its verdict first (when confirmed), then states, the search's seed
-noise, the best trial and its scale profile, and the baselines' ranks.
+"""The status of a study: its verdict first (when confirmed), then states, the trials with a
+seed that made no progress, the search's seed noise, the best trial and its scale profile, and
+the baselines' ranks.
 
 Everything shown comes from :func:`~initsearch.cli.study_summary.summarize`, which ``--json``
 prints as it is. When a baseline is the best trial, the status says so: a plain scheme's
@@ -76,6 +77,12 @@ def print_summary(
         f"[bold]study {summary.study}[/]: {summary.trials} trials  "
         + "  ".join(f"{k} {v}" for k, v in summary.states.items())
     )
+    if summary.no_progress:
+        trials = "trial" if summary.no_progress == 1 else "trials"
+        console.print(
+            f"{summary.no_progress} complete {trials} had a seed that made no progress (ended "
+            "near chance accuracy or at ln(classes) loss); ranked by their value all the same"
+        )
     if noise:
         console.print(noise)
     if summary.best is None:
@@ -88,7 +95,8 @@ def print_summary(
     for b in summary.baselines:
         value = _value(b) if b.value is not None else (b.reason or "-")
         rank = f"{b.rank}/{summary.complete}" if b.rank is not None else "-"
-        table.add_row(b.label, b.state, value, rank)
+        state = f"{b.state} (no progress)" if b.no_progress else b.state
+        table.add_row(b.label, state, value, rank)
     console.print(table)
     searched = summary.best_searched
     if searched is not None:

@@ -42,6 +42,7 @@ class TrialLine:
     value: float | None  # the first objective (None unless complete)
     rank: int | None  # competition rank among complete trials (ties share it)
     reason: str | None = None
+    no_progress: int | None = None  # its seeds that completed without learning (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class StudySummary:
     verdict_sentence: str | None  # ... and what it says
     last_activity: str | None  # ISO time of the latest trial start or finish
     layer_names: list[str] = field(default_factory=list)
+    no_progress: int = 0  # complete trials with a seed that did not learn (ranked by value)
 
     @property
     def running(self) -> int:
@@ -92,6 +94,7 @@ def _line(t: FrozenTrial, stage: str, ranks: dict[int, int]) -> TrialLine:
         value=t.values[0] if complete else None,
         rank=ranks.get(t.number),
         reason=t.user_attrs.get(contract.REASON),
+        no_progress=t.user_attrs.get(contract.NO_PROGRESS_SEEDS) if complete else None,
     )
 
 
@@ -175,4 +178,5 @@ def summarize(study: optuna.Study, cfg: StudyConfig | None) -> StudySummary:
         verdict_sentence=sentence,
         last_activity=_last_activity(trials),
         layer_names=names,
+        no_progress=sum(bool(line.no_progress) for line in lines),
     )

@@ -28,6 +28,7 @@ from initsearch.contract import (
     INIT,
     LOG_EMERGENCE,
     MLFLOW_RUN_ID,
+    NO_PROGRESS_SEEDS,
     NODE_ID,
     PARAM_PACK_SIZE,
     PARAM_TRIAL_NUMBER,
@@ -123,6 +124,8 @@ class Recorder:
             trial.set_user_attr(VAL_ACCURACY_CURVE, mean_curve(outcome))
         if outcome.state == "complete":
             trial.set_user_attr(SEED_VALUES, seed_values(self.metric, outcome.results))
+            stuck = sum(bool(r.summary.no_progress) for r in outcome.results)
+            trial.set_user_attr(NO_PROGRESS_SEEDS, stuck)
         if outcome.state == "complete":
             self.study.tell(trial, outcome.values)
         elif outcome.state == "pruned":
