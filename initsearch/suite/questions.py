@@ -42,22 +42,26 @@ def _count(comparisons: list[dict[str, Any]], metric: str) -> dict[str, tuple[in
 
 
 def _arm_summary(comparisons: list[dict[str, Any]]) -> str:
+    """The rule arms' wins and losses against Kaiming; a suite without a rule arm (e.g. one
+    about GradInit's budget) gets every arm's."""
     parts = []
+    rules = set(rule_arms(comparisons))
+    subject = "rule arms" if rules else "the arms (no rule arm here)"
     for metric, name in ((FIRST_EPOCH_TEST_ACCURACY, "first-epoch"), (TEST_ACCURACY, "final")):
         counts = _count(comparisons, metric)
-        rules = set(rule_arms(comparisons))
-        rule = {k: v for k, v in counts.items() if k in rules}
+        rule = {k: v for k, v in counts.items() if k in rules or not rules}
         better = sorted(k for k, (a, _, _) in rule.items() if a)
         worse = sum(b for _, b, _ in rule.values())
         tested = sum(n for _, _, n in rule.values())
         wins = sum(a for a, _, _ in rule.values())
         parts.append(
-            f"on {name} test accuracy, rule arms beat Kaiming significantly in {wins} of "
+            f"on {name} test accuracy, {subject} beat Kaiming significantly in {wins} of "
             f"{tested} (arm, setting) tests and lost in {worse}"
             + (f" (wins: {', '.join(better)})" if better else "")
         )
     stuck = sum(r["no_progress"] for c in comparisons for a in c["arms"] for r in a["runs"])
-    return "; ".join(parts) + f". {stuck} runs made no progress."
+    runs = "run" if stuck == 1 else "runs"
+    return "; ".join(parts) + f". {stuck} {runs} made no progress."
 
 
 def _searched_summary(comparisons: list[dict[str, Any]]) -> str:
