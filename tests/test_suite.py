@@ -218,6 +218,15 @@ def test_the_shipped_suites_are_valid() -> None:
     assert {c.question for c in main.comparisons} == {"depth", "families", "searched"}
     gpu = load_suite(root / "emergence_gpu.yaml")
     assert gpu.seeds >= 10
+    budget = load_suite(root / "gradinit_iterations.yaml")
+    assert budget.seeds == main.seeds and budget.first_seed == main.first_seed
+    # the check runs on the main suite's settings: its MLPs at the main suite's GradInit budget
+    iters = [
+        item.study.baselines.options["gradinit"]["iters"]
+        for item in plan_suite(budget)
+        if item.study.model.name == "mlp"
+    ]
+    assert iters and set(iters) == {100}
 
 
 def test_within_arm_rank_correlation_is_the_partial_correlation_given_the_arm() -> None:
@@ -270,3 +279,33 @@ def test_a_suite_stopped_before_its_confirmation_reports_what_is_missing(tmp_pat
     )
     assert tables(doc) == {}  # nothing to tabulate yet
     assert searched["verdict_note"] in doc["questions"][3]["answer"]
+
+
+def test_a_suite_without_a_rule_arm_counts_every_arm_against_kaiming() -> None:
+    """A suite about something else (GradInit's budget) is summarised over its own arms, not
+    as '0 of 0' rule tests."""
+    from initsearch.suite.questions import answer
+
+    def stat(arm: str, metric: str, diff: float | None, significant: bool) -> dict:
+        vs = None if diff is None else {"diff": diff, "significant": significant}
+        return {"scheme": arm, "metric": metric, "vs_reference": vs}
+
+    arms = ("kaiming", "gradinit", "gradinit(iters=390)")
+    comparison = {
+        "arms": [
+            {"name": a, "init": {"scheme": a.split("(")[0]}, "runs": [{"no_progress": i == 2}]}
+            for i, a in enumerate(arms)
+        ],
+        "stats": [
+            stat(a, m, d, sig)
+            for m in ("first_epoch_test_accuracy", "test_accuracy")
+            for a, d, sig in (
+                ("kaiming", None, False),
+                (arms[1], -0.05, True),
+                (arms[2], 0.01, False),
+            )
+        ],
+    }
+    text = answer("depth", [comparison])
+    assert "the arms (no rule arm here) beat Kaiming significantly in 0 of 2" in text
+    assert "lost in 1" in text and text.endswith("1 run made no progress.")
