@@ -24,7 +24,7 @@ The metrics are test-split figures (:mod:`initsearch.compare.metrics`). Which ru
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from initsearch.compare.metrics import (
     CORRELATED,
@@ -73,6 +73,24 @@ def no_progress(run: dict[str, Any]) -> bool:
     return run["status"] == "completed" and bool(run.get("no_progress"))
 
 
+class NotTrained(NamedTuple):
+    """Runs of one arm that did not train: left out of the means (diverged, failed) or kept in
+    them (no progress)."""
+
+    diverged: int
+    failed: int
+    no_progress: int
+
+
+def not_trained(runs: list[dict[str, Any]]) -> NotTrained:
+    """Count ``runs`` (collected run records, or suite.json's) that did not train."""
+    return NotTrained(
+        sum(r["status"] == "diverged" for r in runs),
+        sum(r["status"] == "failed" for r in runs),
+        sum(no_progress(r) for r in runs),
+    )
+
+
 def _by_seed(scheme: dict[str, Any], seeds: list[int]) -> list[dict[str, Any] | None]:
     runs = {r["seed"]: r for r in scheme["runs"]}
     return [runs.get(s) for s in seeds]
@@ -100,9 +118,7 @@ def scheme_stats(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 "mean": summary.mean,
                 "ci_low": summary.ci_low,
                 "ci_high": summary.ci_high,
-                "diverged": sum(r["status"] == "diverged" for r in present),
-                "failed": sum(r["status"] == "failed" for r in present),
-                "no_progress": sum(no_progress(r) for r in present),
+                **not_trained(present)._asdict(),
                 "runs": len(present),
                 "vs_reference": None,
             }

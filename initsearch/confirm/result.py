@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from initsearch.compare.analysis import no_progress, run_value
+from initsearch.compare.analysis import not_trained, run_value
 from initsearch.compare.collect import collect
 from initsearch.compare.plan import load_comparison_study
 from initsearch.confirm.plan import ConfirmPlan, searched_name
@@ -59,9 +59,7 @@ def arms_of(plan: ConfirmPlan, payload: dict[str, Any]) -> list[Arm]:
                 kind=plan.kind(scheme["name"]),  # type: ignore[arg-type]
                 val=tuple(val(runs.get(s)) for s in plan.seeds),
                 test=tuple(run_value(runs.get(s), test_key) for s in plan.seeds),
-                diverged=sum(r["status"] == "diverged" for r in present),
-                failed=sum(r["status"] == "failed" for r in present),
-                no_progress=sum(no_progress(r) for r in present),
+                **not_trained(present)._asdict(),
             )
         )
     return arms

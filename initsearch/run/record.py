@@ -126,7 +126,6 @@ class Recorder:
             trial.set_user_attr(SEED_VALUES, seed_values(self.metric, outcome.results))
             stuck = sum(bool(r.summary.no_progress) for r in outcome.results)
             trial.set_user_attr(NO_PROGRESS_SEEDS, stuck)
-        if outcome.state == "complete":
             self.study.tell(trial, outcome.values)
         elif outcome.state == "pruned":
             trial.set_user_attr(REASON, outcome.reason)

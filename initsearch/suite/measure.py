@@ -28,7 +28,7 @@ import numpy as np
 from initsearch.compare.metrics import FIRST_EPOCH_TEST_ACCURACY
 from initsearch.compare.stats import holm
 from initsearch.report.profile_schemes import is_rule
-from initsearch.suite.tables import DASH, Table, number
+from initsearch.suite.tables import DASH, Table, find_arm, number
 
 MEASURES = {
     "absolute": ("log_emergence", "emergence_zero"),
@@ -108,7 +108,7 @@ def rule_arms(comparisons: list[dict[str, Any]]) -> list[str]:
 
 
 def _seeds(comparison: dict[str, Any], arm: str) -> dict[int, dict[str, Any]]:
-    found = next((a for a in comparison["arms"] if a["name"] == arm), None)
+    found = find_arm(comparison, arm)
     return {r["seed"]: r for r in found["runs"]} if found else {}
 
 

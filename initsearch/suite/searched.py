@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from initsearch.compare.analysis import not_trained
 from initsearch.confirm.plan import SEARCHED_PREFIX
 from initsearch.confirm.verdict import did_not_train
 from initsearch.report.profile_schemes import is_rule
-from initsearch.suite.tables import DASH, Table, not_trained, number
+from initsearch.suite.tables import DASH, Table, find_arm, number
 
 
 def _first_scales(arm: dict[str, Any]) -> list[float] | None:
@@ -110,10 +111,8 @@ def profile_table(comparison: dict[str, Any]) -> Table:
 
 def _did_not_train(comparison: dict[str, Any], arm: str) -> str:
     """The arm's confirmation runs that did not train, counted from its runs in suite.json."""
-    found = next((a for a in comparison["arms"] if a["name"] == arm), None)
-    if found is None:
-        return DASH
-    return did_not_train(*not_trained(found["runs"]))
+    found = find_arm(comparison, arm)
+    return did_not_train(*not_trained(found["runs"])) if found else DASH
 
 
 def verdict_table(comparison: dict[str, Any]) -> Table:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from initsearch.compare.analysis import not_trained
 from initsearch.compare.metrics import (
     AREA_UNDER_LOSS,
     EPOCHS_TO_TARGET,
@@ -142,17 +143,13 @@ def metric_table(question: str, comparisons: list[dict[str, Any]], metric: str) 
     )
 
 
-def not_trained(runs: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """An arm's runs in suite.json that did not train: (diverged, failed, no progress)."""
-    return (
-        sum(r["status"] == "diverged" for r in runs),
-        sum(r["status"] == "failed" for r in runs),
-        sum(r["status"] == "completed" and bool(r["no_progress"]) for r in runs),
-    )
+def find_arm(comparison: dict[str, Any], arm: str) -> dict[str, Any] | None:
+    """The arm named ``arm`` of a comparison of suite.json (None: not one of its arms)."""
+    return next((a for a in comparison["arms"] if a["name"] == arm), None)
 
 
 def failures_cell(comparison: dict[str, Any], arm: str) -> str:
-    found = next((a for a in comparison["arms"] if a["name"] == arm), None)
+    found = find_arm(comparison, arm)
     if found is None:
         return ""
     diverged, failed, stuck = not_trained(found["runs"])
